@@ -1,0 +1,73 @@
+// Package registry describes every resource the API server serves: one file
+// per kind holds its names, defaults, validation, table columns and field
+// selectors. The generic REST machinery in package apiserver reads these
+// descriptors; nothing in here knows about HTTP or storage.
+package registry
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one resource in one group/version.
+type Resource struct {
+	GroupVersion schema.GroupVersion
+	Kind         string // "Deployment"
+	ListKind     string // "DeploymentList"
+	Plural       string // "deployments"
+	Singular     string // "deployment"
+	Namespaced   bool
+	ShortNames   []string
+	Categories   []string // e.g. "all"
+	// Verbs served; nil means the full set
+	// (create delete deletecollection get list patch update watch).
+	Verbs []string
+	// Subresources served besides the main resource: "status", "scale",
+	// "binding", "eviction", "log", "exec", ...
+	Subresources []string
+	// HasStatus: a main-resource update keeps the stored status and a
+	// status update keeps everything but status (kube-apiserver's strategy).
+	HasStatus bool
+	// HasSpecGeneration: metadata.generation starts at 1 and grows when
+	// anything but metadata and status changes.
+	HasSpecGeneration bool
+
+	New     func() runtime.Object // &appsv1.Deployment{}
+	NewList func() runtime.Object // &appsv1.DeploymentList{}
+
+	// Default sets the fields kube-apiserver defaults (SetDefaults_*). Nil: none.
+	Default func(obj runtime.Object)
+	// PrepareForCreate clears what a client may not set on create (e.g.
+	// status). Nil: nothing beyond the generic metadata handling.
+	PrepareForCreate func(obj runtime.Object)
+	// Validate checks a new object; ValidateUpdate an update against the old
+	// one (immutable fields). Errors carry field paths for the 422 causes.
+	Validate       func(obj runtime.Object) field.ErrorList
+	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+
+	// Table gives the server-side table columns, the same as kube-apiserver's.
+	Table *Table
+	// FieldSet returns the selectable fields besides metadata.name and
+	// metadata.namespace (e.g. spec.nodeName, status.phase for pods).
+	FieldSet func(obj runtime.Object) fields.Set
+}
+
+// Table is a kind's server-side table printer.
+type Table struct {
+	Columns []metav1.TableColumnDefinition
+	// Row returns the cells for one object, in Columns order.
+	Row func(obj runtime.Object) ([]interface{}, error)
+}
+
+// GroupVersionKind of the resource.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GroupVersion.WithKind(r.Kind)
+}
+
+// GroupVersionResource of the resource.
+func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
+	return r.GroupVersion.WithResource(r.Plural)
+}
