@@ -132,7 +132,7 @@ func spawnDaemon(ctx context.Context, p Profile, exe string, out io.Writer, begi
 	}
 	defer pr.Close()
 	cmd := exec.Command(exe, "daemon", "--profile", p.Name)
-	cmd.Env = append(os.Environ(), "NANOKUBE_HOME="+p.Home)
+	cmd.Env = append(os.Environ(), "NANOKUBE_HOME="+p.Home, fmt.Sprintf("NANOKUBE_PROGRESS_FD=%d", ProgressFD))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{pw} // fd 3 = ProgressFD
 	cmd.SysProcAttr = detachedAttr()

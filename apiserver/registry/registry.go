@@ -34,6 +34,9 @@ type Resource struct {
 	// HasSpecGeneration: metadata.generation starts at 1 and grows when
 	// anything but metadata and status changes.
 	HasSpecGeneration bool
+	// GracefulDelete: a delete sets deletionTimestamp and a grace period;
+	// the object goes when its owner (the node agent for pods) confirms.
+	GracefulDelete bool
 
 	New     func() runtime.Object // &appsv1.Deployment{}
 	NewList func() runtime.Object // &appsv1.DeploymentList{}
@@ -47,6 +50,9 @@ type Resource struct {
 	// one (immutable fields). Errors carry field paths for the 422 causes.
 	Validate       func(obj runtime.Object) field.ErrorList
 	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+
+	// ValidateName checks metadata.name; nil means a DNS-1123 subdomain.
+	ValidateName func(name string, prefix bool) []string
 
 	// Table gives the server-side table columns, the same as kube-apiserver's.
 	Table *Table

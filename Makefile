@@ -1,0 +1,40 @@
+# nanokube — see README.md.
+SHELL    := /bin/bash
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
+LDFLAGS  := -s -w -X github.com/nanokube/nanokube/version.Version=$(VERSION)
+PKGS     := ./...
+E2E_TIMEOUT ?= 40m
+
+.PHONY: build install deps test unit e2e bench lint clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/nanokube ./cmd/nanokube
+
+install: build
+	install -m 0755 bin/nanokube /usr/local/bin/nanokube
+
+deps:
+	./install.sh --deps-only
+
+# Every test: lint, unit tests (root tests included when run as root) and the
+# end-to-end suite against the real binary, containerd and kubectl.
+test: deps lint unit e2e
+
+unit:
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+e2e: build
+	NANOKUBE_BINARY=$(CURDIR)/bin/nanokube $(GO) test -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./e2e/
+
+bench: build
+	$(GO) run ./hack/bench -binary bin/nanokube -out bench-report.json
+
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e ./e2e/
+	GOOS=darwin $(GO) build ./cmd/nanokube ./cluster/ ./version/
+
+clean:
+	rm -rf bin bench-report.json

@@ -1,0 +1,136 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
+)
+
+// fieldManagers builds the server-side apply machinery lazily: the type
+// converter for every built-in kind costs memory that an idle cluster
+// that never sees an apply should not pay.
+type fieldManagers struct {
+	once     sync.Once
+	tc       managedfields.TypeConverter
+	mu       sync.Mutex
+	managers map[schema.GroupVersionKind]*managedfields.FieldManager
+}
+
+func (s *Server) fieldManager(res *registry.Resource) (*managedfields.FieldManager, error) {
+	f := &s.fm
+	f.once.Do(func() {
+		f.tc = applyconfigurations.NewTypeConverter(clientgoscheme.Scheme)
+		f.managers = map[schema.GroupVersionKind]*managedfields.FieldManager{}
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	gvk := res.GroupVersionKind()
+	if m := f.managers[gvk]; m != nil {
+		return m, nil
+	}
+	m, err := managedfields.NewDefaultFieldManager(f.tc, s.scheme, s.scheme, s.scheme, gvk, gvk.GroupVersion(), "", nil)
+	if err != nil {
+		return nil, err
+	}
+	f.managers[gvk] = m
+	return m, nil
+}
+
+// apply is server-side apply: merge the applied configuration into the live
+// object (or a new one), tracking field ownership in managedFields.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo, body []byte) error {
+	res := info.res
+	manager := r.URL.Query().Get("fieldManager")
+	if manager == "" {
+		return badRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+	}
+	force := r.URL.Query().Get("force") == "true"
+	js, err := yaml.YAMLToJSON(body)
+	if err != nil {
+		return badRequest("error decoding YAML: %v", err)
+	}
+	applied := &unstructured.Unstructured{}
+	if err := json.Unmarshal(js, &applied.Object); err != nil {
+		return badRequest("%v", err)
+	}
+	if gvk := applied.GroupVersionKind(); gvk != res.GroupVersionKind() {
+		return badRequest("the API version in the data (%s) does not match the expected API version (%s)", gvk.GroupVersion(), res.GroupVersion)
+	}
+	if applied.GetName() != "" && applied.GetName() != info.name {
+		return badRequest("the name of the object (%s) does not match the name on the URL (%s)", applied.GetName(), info.name)
+	}
+	fm, err := s.fieldManager(res)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		live, _, err := s.getObject(res, info.namespace, info.name)
+		create := apierrors.IsNotFound(err)
+		if err != nil && !create {
+			return err
+		}
+		if create {
+			live = res.New()
+			live.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
+		}
+		merged, err := fm.Apply(live, applied, manager, force)
+		if err != nil {
+			var se apierrors.APIStatus
+			if errors.As(err, &se) {
+				return err
+			}
+			return apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, nil)
+		}
+		obj, err := toTyped(s.scheme, res, merged)
+		if err != nil {
+			return err
+		}
+		m, _ := meta.Accessor(obj)
+		if create {
+			m.SetName(info.name)
+			created, err := s.createObject(r, res, info.namespace, obj)
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			s.respond(w, r, res, http.StatusCreated, created)
+			return nil
+		}
+		updated, code, err := s.updateObject(r, res, info, obj)
+		if apierrors.IsConflict(err) && applied.GetResourceVersion() == "" {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.respond(w, r, res, code, updated)
+		return nil
+	}
+	return apierrors.NewConflict(res.GroupVersionResource().GroupResource(), info.name, errors.New(conflictMsg))
+}
+
+func toTyped(scheme *runtime.Scheme, res *registry.Resource, obj runtime.Object) (runtime.Object, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		out := res.New()
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	return obj, nil
+}

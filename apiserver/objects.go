@@ -1,0 +1,151 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/store"
+)
+
+// storageGroup names the group in storage keys ("core" for the legacy group).
+func storageGroup(r *registry.Resource) string {
+	if r.GroupVersion.Group == "" {
+		return "core"
+	}
+	return r.GroupVersion.Group
+}
+
+// keyPrefix is the store prefix of a resource, or of one namespace of it.
+func keyPrefix(r *registry.Resource, ns string) string {
+	p := "/registry/" + storageGroup(r) + "/" + r.Plural + "/"
+	if r.Namespaced && ns != "" {
+		p += ns + "/"
+	}
+	return p
+}
+
+func objectKey(r *registry.Resource, ns, name string) string {
+	return keyPrefix(r, ns) + name
+}
+
+// encodeStored is the stored form: JSON without resourceVersion.
+func encodeStored(obj runtime.Object) ([]byte, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	defer m.SetResourceVersion(rv)
+	return json.Marshal(obj)
+}
+
+// decodeStored turns a stored value into a typed object with its
+// resourceVersion and type meta set.
+func decodeStored(r *registry.Resource, kv store.KV) (runtime.Object, error) {
+	obj := r.New()
+	if err := json.Unmarshal(kv.Value, obj); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", r.Kind, kv.Key, err)
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	m.SetResourceVersion(strconv.FormatInt(kv.ModRev, 10))
+	obj.GetObjectKind().SetGroupVersionKind(r.GroupVersionKind())
+	return obj, nil
+}
+
+// selector is a parsed label and field selector.
+type selector struct {
+	labels labels.Selector
+	fields fields.Selector
+}
+
+func parseSelector(opts *metav1.ListOptions) (selector, error) {
+	sel := selector{labels: labels.Everything(), fields: fields.Everything()}
+	var err error
+	if opts.LabelSelector != "" {
+		if sel.labels, err = labels.Parse(opts.LabelSelector); err != nil {
+			return sel, badRequest("unable to parse requirement: %v", err)
+		}
+	}
+	if opts.FieldSelector != "" {
+		if sel.fields, err = fields.ParseSelector(opts.FieldSelector); err != nil {
+			return sel, badRequest("invalid field selector: %v", err)
+		}
+	}
+	return sel, nil
+}
+
+func (sel selector) empty() bool { return sel.labels.Empty() && sel.fields.Empty() }
+
+func (sel selector) matches(r *registry.Resource, obj runtime.Object) bool {
+	if sel.empty() {
+		return true
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	if !sel.labels.Matches(labels.Set(m.GetLabels())) {
+		return false
+	}
+	if sel.fields.Empty() {
+		return true
+	}
+	fs := fields.Set{"metadata.name": m.GetName()}
+	if r.Namespaced {
+		fs["metadata.namespace"] = m.GetNamespace()
+	}
+	if r.FieldSet != nil {
+		for k, v := range r.FieldSet(obj) {
+			fs[k] = v
+		}
+	}
+	return sel.fields.Matches(fs)
+}
+
+// statusOf and setStatus reach the Status field of a kind's Go struct.
+func statusField(obj runtime.Object) (reflect.Value, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	f := v.Elem().FieldByName("Status")
+	return f, f.IsValid() && f.CanSet()
+}
+
+// copyStatus sets dst's status to src's.
+func copyStatus(dst, src runtime.Object) {
+	d, ok1 := statusField(dst)
+	s, ok2 := statusField(src)
+	if ok1 && ok2 {
+		d.Set(s)
+	}
+}
+
+// specChanged compares everything but metadata and status.
+func specChanged(a, b runtime.Object) bool {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			return true
+		}
+	}
+	return false
+}

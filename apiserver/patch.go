@@ -1,0 +1,110 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"sigs.k8s.io/yaml"
+)
+
+// patch applies a JSON, merge or strategic-merge patch (or a server-side
+// apply) to the stored object and stores it through the update path,
+// retrying on write conflicts like kube-apiserver.
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
+	res := info.res
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	pt := types.PatchType(contentType(r))
+	if pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType {
+		return s.apply(w, r, info, body)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, _, err := s.getObject(res, info.namespace, info.name)
+		if err != nil {
+			return err
+		}
+		curJSON, err := json.Marshal(cur)
+		if err != nil {
+			return err
+		}
+		var patched []byte
+		switch pt {
+		case types.JSONPatchType:
+			p, err := jsonpatch.DecodePatch(body)
+			if err != nil {
+				return badRequest("%v", err)
+			}
+			patched, err = p.Apply(curJSON)
+			if err != nil {
+				return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.GroupVersionResource().GroupResource(), info.name, err.Error(), 0, false)
+			}
+		case types.MergePatchType:
+			patched, err = jsonpatch.MergePatch(curJSON, body)
+			if err != nil {
+				return badRequest("%v", err)
+			}
+		case types.StrategicMergePatchType:
+			patched, err = strategicpatch.StrategicMergePatch(curJSON, body, res.New())
+			if err != nil {
+				return badRequest("%v", err)
+			}
+		default:
+			return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH", res.GroupVersionResource().GroupResource(), info.name,
+				"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json", 0, false)
+		}
+		obj := res.New()
+		if err := s.decodePatched(w, r, res.GroupVersionKind(), patched, obj); err != nil {
+			return err
+		}
+		m, _ := meta.Accessor(obj)
+		if m.GetResourceVersion() == "" {
+			// A patch without a resourceVersion applies to what it read.
+			cm, _ := meta.Accessor(cur)
+			m.SetResourceVersion(cm.GetResourceVersion())
+		}
+		updated, code, err := s.updateObject(r, res, info, obj)
+		if apierrors.IsConflict(err) && !patchHasRV(body) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.respond(w, r, res, code, updated)
+		return nil
+	}
+	return apierrors.NewConflict(res.GroupVersionResource().GroupResource(), info.name, errors.New(conflictMsg))
+}
+
+// decodePatched decodes a patched JSON document, reporting unknown fields
+// per fieldValidation.
+func (s *Server) decodePatched(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, patched []byte, obj runtime.Object) error {
+	rr := r.Clone(r.Context())
+	rr.Header.Set("Content-Type", mediaJSON)
+	return s.decodeInto(w, rr, patched, obj, gvk)
+}
+
+// patchHasRV reports whether the patch itself pins a resourceVersion, in
+// which case a conflict is the caller's to handle.
+func patchHasRV(body []byte) bool {
+	var m struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		if yaml.Unmarshal(body, &m) != nil {
+			return false
+		}
+	}
+	return m.Metadata.ResourceVersion != ""
+}

@@ -1,0 +1,192 @@
+// Package apiserver serves the Kubernetes API over the store: discovery,
+// OpenAPI, CRUD with patches and watches, tables, and the errors real
+// clients expect. Per-kind knowledge comes from package registry.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/version"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/store"
+)
+
+// Config is everything the API server is built from.
+type Config struct {
+	Store     *store.Store
+	Resources []*registry.Resource
+	OpenAPI   http.Handler // serves /openapi/v2 and /openapi/v3; nil: 404
+	Version   version.Info
+	// AdvertiseAddress and AdvertisePort are what the kubernetes service's
+	// endpoints point at.
+	AdvertiseAddress net.IP
+	AdvertisePort    int
+	Logger           *slog.Logger
+}
+
+// Server is the API server.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *store.Store
+	scheme    *runtime.Scheme
+	codecs    serializer.CodecFactory
+	strict    serializer.CodecFactory // decoding that reports unknown and duplicate fields
+	params    runtime.ParameterCodec
+	resources map[schema.GroupVersion]map[string]*registry.Resource // gv → plural
+	groups    []groupInfo
+	handler   http.Handler
+	loopback  *pipeListener
+	ready     chan struct{}
+	readyOnce sync.Once
+	fm        fieldManagers
+}
+
+// New builds the server; Run starts its background work.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("apiserver: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		store:     cfg.Store,
+		resources: map[schema.GroupVersion]map[string]*registry.Resource{},
+		loopback:  newPipeListener(),
+		ready:     make(chan struct{}),
+	}
+	s.scheme = runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {
+		if err := add(s.scheme); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	metav1.AddToGroupVersion(s.scheme, metav1.SchemeGroupVersion)
+	s.codecs = serializer.NewCodecFactory(s.scheme)
+	s.strict = serializer.NewCodecFactory(s.scheme, serializer.EnableStrict)
+	s.params = runtime.NewParameterCodec(s.scheme)
+	for _, r := range cfg.Resources {
+		if s.resources[r.GroupVersion] == nil {
+			s.resources[r.GroupVersion] = map[string]*registry.Resource{}
+		}
+		s.resources[r.GroupVersion][r.Plural] = r
+	}
+	s.groups = buildGroups(cfg.Resources)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler serves the API; authentication comes from the TLS connection or
+// the in-process listener.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ready is closed once the bootstrap objects exist.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run bootstraps the built-in objects and serves the in-process listener
+// until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:     s.handler,
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return withUser(ctx, loopbackUser) },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.loopback) }()
+	if err := s.bootstrap(ctx); err != nil {
+		srv.Close()
+		<-errc
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve loopback: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdown)
+	srv.Close()
+	<-errc
+	return nil
+}
+
+// LoopbackConfig is a client config for in-process clients (controllers,
+// scheduler, agent): an in-memory connection to the same handler with the
+// system:masters identity.
+func (s *Server) LoopbackConfig() *rest.Config {
+	return &rest.Config{
+		Host:          "http://nanokube-loopback",
+		Dial:          s.loopback.DialContext,
+		QPS:           -1,
+		UserAgent:     "nanokube-loopback",
+		ContentConfig: rest.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf"},
+	}
+}
+
+// pipeListener is an in-memory net.Listener: Dial hands one end of a
+// net.Pipe to Accept.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "nanokube-loopback" }
+
+func lowerASCII(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,264 @@
+package apiserver
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/store"
+)
+
+// bookmarkEvery is how often an idle watch that asked for bookmarks gets one.
+const bookmarkEvery = time.Minute
+
+// watchStream writes watch events in the client's format.
+type watchStream struct {
+	s        *Server
+	w        http.ResponseWriter
+	flusher  http.Flusher
+	res      *registry.Resource
+	enc      streaming.Encoder
+	objEnc   runtime.Encoder
+	table    bool
+	columns  bool // column definitions sent (Table watches)
+	r        *http.Request
+	lastRev  int64
+	sentAny  bool
+	metaOnly bool
+}
+
+func (ws *watchStream) send(typ watch.EventType, obj runtime.Object) error {
+	var out runtime.Object = obj
+	switch {
+	case ws.table && typ != watch.Bookmark:
+		t, err := ws.s.toTable(ws.res, []runtime.Object{obj}, ws.r)
+		if err != nil {
+			return err
+		}
+		if ws.columns {
+			t.ColumnDefinitions = nil
+		}
+		ws.columns = true
+		out = t
+	case ws.metaOnly && typ != watch.Bookmark:
+		out = partialMetadata(obj)
+	}
+	raw, err := runtime.Encode(ws.objEnc, out)
+	if err != nil {
+		return err
+	}
+	if err := ws.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return err
+	}
+	ws.flusher.Flush()
+	return nil
+}
+
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
+	res := info.res
+	opts, err := s.listOptions(r)
+	if err != nil {
+		return err
+	}
+	sel, err := parseSelector(opts)
+	if err != nil {
+		return err
+	}
+	if info.name != "" {
+		sel.fields = andName(sel.fields, info.name)
+	}
+	a, _ := negotiate(r)
+	mt := a.mediaType
+	if a.as == "Table" {
+		mt = mediaJSON
+	}
+	info2, ok := s.serializerFor(mt)
+	if !ok || info2.StreamSerializer == nil {
+		info2, _ = s.serializerFor(mediaJSON)
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("streaming not supported by this connection")
+	}
+	var objEnc runtime.Encoder
+	switch a.as {
+	case "Table", "PartialObjectMetadata":
+		objEnc = s.codecs.EncoderForVersion(info2.Serializer, metav1.SchemeGroupVersion)
+	default:
+		objEnc = s.codecs.EncoderForVersion(info2.Serializer, res.GroupVersion)
+	}
+
+	// Where the watch starts, and which objects it first reports as ADDED.
+	var initial []runtime.Object
+	var from int64
+	rv := opts.ResourceVersion
+	sendInitial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
+	if rv == "" || rv == "0" || sendInitial {
+		objs, rev, _, err := s.listObjects(res, info.namespace, &metav1.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: opts.FieldSelector})
+		if err != nil {
+			return err
+		}
+		if info.name != "" {
+			objs = filterName(objs, info.name)
+		}
+		initial, from = objs, rev
+		if rv != "" && rv != "0" && !sendInitial {
+			initial = nil
+		}
+	} else {
+		from, err = strconv.ParseInt(rv, 10, 64)
+		if err != nil {
+			return badRequest("invalid resourceVersion %q", rv)
+		}
+	}
+	watcher, err := s.store.Watch(r.Context(), keyPrefix(res, info.namespace), from)
+	if errors.Is(err, store.ErrCompacted) {
+		return apierrors.NewResourceExpired("too old resource version: " + rv + " (" + strconv.FormatInt(s.store.CompactedRev(), 10) + ")")
+	}
+	if err != nil {
+		return err
+	}
+	defer watcher.Stop()
+
+	ct := info2.MediaType
+	if info2.MediaType == mediaProtobuf {
+		ct += ";stream=watch"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Transfer-Encoding", "chunked")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	ws := &watchStream{
+		s: s, w: w, flusher: flusher, res: res, r: r,
+		enc:      streaming.NewEncoder(info2.StreamSerializer.Framer.NewFrameWriter(w), s.codecs.EncoderForVersion(info2.StreamSerializer.Serializer, schemaCoreV1)),
+		objEnc:   objEnc,
+		table:    a.as == "Table",
+		metaOnly: a.as == "PartialObjectMetadata",
+		lastRev:  from,
+	}
+	for _, obj := range initial {
+		if err := ws.send(watch.Added, obj); err != nil {
+			return nil
+		}
+	}
+	if sendInitial && opts.AllowWatchBookmarks {
+		if err := ws.bookmark(true); err != nil {
+			return nil
+		}
+	}
+
+	timeout := 30*time.Minute + time.Duration(rand.IntN(1800))*time.Second
+	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {
+		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var bookmarks <-chan time.Time
+	if opts.AllowWatchBookmarks {
+		t := time.NewTicker(bookmarkEvery)
+		defer t.Stop()
+		bookmarks = t.C
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-deadline.C:
+			return nil
+		case <-bookmarks:
+			if err := ws.bookmark(false); err != nil {
+				return nil
+			}
+		case ev, ok := <-watcher.Events():
+			if !ok {
+				if err := watcher.Err(); err != nil {
+					st := toStatus(apierrors.NewResourceExpired(err.Error()))
+					raw, _ := runtime.Encode(s.codecs.EncoderForVersion(info2.Serializer, schemaCoreV1), st)
+					ws.enc.Encode(&metav1.WatchEvent{Type: string(watch.Error), Object: runtime.RawExtension{Raw: raw}})
+					flusher.Flush()
+				}
+				return nil
+			}
+			if err := ws.event(ev, sel); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// event translates one store event, honouring the selector: an object
+// that starts matching is ADDED, one that stops matching is DELETED.
+func (ws *watchStream) event(ev store.Event, sel selector) error {
+	ws.lastRev = ev.KV.ModRev
+	cur, err := decodeStored(ws.res, ev.KV)
+	if err != nil {
+		return err
+	}
+	curMatch := sel.matches(ws.res, cur)
+	prevMatch := false
+	if ev.PrevKV != nil {
+		prev, err := decodeStored(ws.res, *ev.PrevKV)
+		if err != nil {
+			return err
+		}
+		prevMatch = sel.matches(ws.res, prev)
+	}
+	switch {
+	case ev.Type == store.Delete:
+		if prevMatch || curMatch {
+			return ws.send(watch.Deleted, cur)
+		}
+	case curMatch && ev.PrevKV != nil && prevMatch:
+		return ws.send(watch.Modified, cur)
+	case curMatch:
+		return ws.send(watch.Added, cur)
+	case prevMatch:
+		return ws.send(watch.Deleted, cur)
+	}
+	return nil
+}
+
+// bookmark sends a BOOKMARK with only the kind and the revision.
+func (ws *watchStream) bookmark(initialEnd bool) error {
+	obj := ws.res.New()
+	obj.GetObjectKind().SetGroupVersionKind(ws.res.GroupVersionKind())
+	m, _ := meta.Accessor(obj)
+	m.SetResourceVersion(strconv.FormatInt(ws.lastRev, 10))
+	if initialEnd {
+		m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+	}
+	raw, err := runtime.Encode(ws.objEnc, obj)
+	if err != nil {
+		return err
+	}
+	if err := ws.enc.Encode(&metav1.WatchEvent{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return err
+	}
+	ws.flusher.Flush()
+	return nil
+}
+
+func andName(sel fields.Selector, name string) fields.Selector {
+	return fields.AndSelectors(sel, fields.OneTermEqualSelector("metadata.name", name))
+}
+
+func filterName(objs []runtime.Object, name string) []runtime.Object {
+	var out []runtime.Object
+	for _, o := range objs {
+		if m, err := meta.Accessor(o); err == nil && m.GetName() == name {
+			out = append(out, o)
+		}
+	}
+	return out
+}

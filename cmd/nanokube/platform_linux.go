@@ -1,0 +1,35 @@
+//go:build linux
+
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/nanokube/nanokube/daemon"
+)
+
+// platformCommands are the commands that run the cluster itself.
+func platformCommands() []*cli.Command {
+	return []*cli.Command{daemonCommand()}
+}
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "daemon",
+		Usage:  "run the cluster daemon (started by nanokube start)",
+		Hidden: true,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "cleanup", Usage: "remove everything the profile made on this host and exit"},
+		},
+		Action: func(c *cli.Context) error {
+			p, err := profileOf(c)
+			if err != nil {
+				return err
+			}
+			if c.Bool("cleanup") {
+				return daemon.Cleanup(c.Context, p)
+			}
+			return daemon.Main(c.Context, p)
+		},
+	}
+}

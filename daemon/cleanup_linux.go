@@ -1,0 +1,50 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/nanokube/nanokube/cluster"
+	"github.com/nanokube/nanokube/network"
+)
+
+// Cleanup removes everything profile p made on this host (its daemon must
+// not be running): node namespaces, links, the bridge and runtime files. It
+// then checks that nothing of the profile is left.
+func Cleanup(ctx context.Context, p cluster.Profile) error {
+	if _, running := cluster.DaemonRunning(p); running {
+		return fmt.Errorf("the daemon of profile %q is running: nanokube stop -p %s first", p.Name, p.Name)
+	}
+	cfg, cfgErr := p.LoadConfig()
+	st, stErr := p.LoadState()
+	if cfgErr == nil && stErr == nil && cfg.Driver != "host" && st.Subnet != "" {
+		_, subnet, err := net.ParseCIDR(st.Subnet)
+		if err != nil {
+			return fmt.Errorf("parse stored subnet %q: %w", st.Subnet, err)
+		}
+		n := &clusterNet{profile: p.Name, driver: cfg.Driver}
+		n.pnet = network.ProfileNet{Profile: p.Name, Bridge: network.BridgeName(p.Name), Subnet: subnet, Gateway: gatewayOf(subnet)}
+		for i, ns := range st.Nodes {
+			n.nodes = append(n.nodes, network.Node{Profile: p.Name, Name: ns.Name, Index: i + 1, IP: net.ParseIP(ns.IP), Net: n.pnet})
+		}
+		if err := n.teardown(); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(p.RunDir()); err != nil {
+		return fmt.Errorf("remove %s: %w", p.RunDir(), err)
+	}
+	left, err := network.Residue(p.Name)
+	if err != nil {
+		return fmt.Errorf("check for leftovers: %w", err)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("profile %q left behind: %s", p.Name, strings.Join(left, ", "))
+	}
+	return nil
+}

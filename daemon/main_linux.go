@@ -1,0 +1,56 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/nanokube/nanokube/cluster"
+)
+
+// progressEnv names the environment variable with which `start` tells the
+// daemon that its progress pipe is open on cluster.ProgressFD.
+const progressEnv = "NANOKUBE_PROGRESS_FD"
+
+// Main runs the daemon of profile p until ctx ends (SIGTERM/SIGINT), then
+// stops every part in reverse order.
+func Main(ctx context.Context, p cluster.Profile) error {
+	progress := cluster.NewProgressWriter(nil)
+	if os.Getenv(progressEnv) == strconv.Itoa(cluster.ProgressFD) {
+		progress = cluster.NewProgressWriter(os.NewFile(uintptr(cluster.ProgressFD), "progress"))
+	}
+	err := run(ctx, p, progress)
+	if err != nil {
+		progress.Send(cluster.Progress{Error: err.Error()})
+	}
+	return err
+}
+
+func run(ctx context.Context, p cluster.Profile, progress *cluster.ProgressWriter) error {
+	lock, ok, err := cluster.TryLock(p.LockFile())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the daemon of profile %q is already running", p.Name)
+	}
+	defer lock.Release()
+	if err := os.WriteFile(p.PidFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	defer os.Remove(p.PidFile())
+	cfg, err := p.LoadConfig()
+	if err != nil {
+		return fmt.Errorf("load profile config: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	sys, err := New(ctx, Config{Profile: p, Cluster: cfg, Log: log, Progress: progress})
+	if err != nil {
+		return err
+	}
+	return sys.Run(ctx)
+}

@@ -1,0 +1,157 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nanokube/nanokube/apiserver"
+	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/cluster"
+	"github.com/nanokube/nanokube/store"
+	"github.com/nanokube/nanokube/version"
+)
+
+// Config is everything the daemon is built from.
+type Config struct {
+	Profile  cluster.Profile
+	Cluster  cluster.Config
+	Log      *slog.Logger
+	Progress *cluster.ProgressWriter
+}
+
+// System holds every part of one running cluster.
+type System struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	net   *clusterNet
+	api   *apiserver.Server
+	https *http.Server
+	lis   net.Listener
+	state cluster.State
+}
+
+// New builds the parts that must exist before anything runs: the store, the
+// network and the API server's listener. Each finished step is reported.
+func New(ctx context.Context, cfg Config) (_ *System, err error) {
+	s := &System{cfg: cfg, log: cfg.Log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	p := cfg.Profile
+	s.store, err = store.Open(store.Options{Path: p.StoreFile(), Ephemeral: cfg.Cluster.Ephemeral})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", p.StoreFile(), err)
+	}
+	cfg.Progress.Step("Opened the store (revision %d)", s.store.Rev())
+
+	s.net, err = setupNetwork(p, cfg.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	s.state = s.net.state(cfg.Cluster)
+	cfg.Progress.Step("Set up the network (%s)", s.net.summary())
+
+	certs, err := cluster.EnsureCerts(cluster.CertOptions{Dir: p.CertsDir(), NodeIPs: s.net.nodeIPs()})
+	if err != nil {
+		return nil, fmt.Errorf("ensure certificates: %w", err)
+	}
+	tlsCfg, err := certs.TLSServerConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load serving certificate: %w", err)
+	}
+
+	resources := registry.Resources()
+	s.api, err = apiserver.New(apiserver.Config{
+		Store:            s.store,
+		Resources:        resources,
+		Version:          version.Info(),
+		AdvertiseAddress: s.net.apiIP(),
+		AdvertisePort:    cfg.Cluster.APIServerPort,
+		Logger:           s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build API server: %w", err)
+	}
+	addr := net.JoinHostPort(s.net.apiListenIP().String(), strconv.Itoa(cfg.Cluster.APIServerPort))
+	s.lis, err = s.net.listenAPI(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.https = &http.Server{
+		Handler:           s.api.Handler(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Run runs every part until ctx ends, then stops them in reverse order.
+func (s *System) Run(ctx context.Context) error {
+	defer s.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.api.Run(gctx) })
+	g.Go(func() error {
+		err := s.https.ServeTLS(s.lis, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve API: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return s.https.Shutdown(shutdownCtx)
+	})
+	g.Go(func() error {
+		select {
+		case <-s.api.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		if err := s.cfg.Profile.SaveState(s.state); err != nil {
+			return fmt.Errorf("save cluster state: %w", err)
+		}
+		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
+		s.cfg.Progress.Send(cluster.Progress{Ready: true})
+		s.log.Info("cluster ready", "endpoint", s.state.APIEndpoint)
+		return nil
+	})
+	err := g.Wait()
+	if ctx.Err() != nil {
+		s.log.Info("stopping: signal received")
+		return nil
+	}
+	return err
+}
+
+// close releases what New built, in reverse order; safe on partial builds.
+func (s *System) close() {
+	if s.lis != nil {
+		s.lis.Close()
+	}
+	if s.net != nil {
+		if err := s.net.teardown(); err != nil {
+			s.log.Error("tear down network", "err", err)
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	}
+}

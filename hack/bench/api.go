@@ -1,0 +1,121 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// APIResult is one scenario of the API load.
+type APIResult struct {
+	Op       string  `json:"op"`
+	Workers  int     `json:"workers"`
+	Count    int     `json:"count"`
+	OpsPerS  float64 `json:"ops_per_second"`
+	P50Milli float64 `json:"p50_ms"`
+	P99Milli float64 `json:"p99_ms"`
+}
+
+func runAPILoad(ctx context.Context, kubeconfig string, n int, w io.Writer) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side throttling: measure the server
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	var results []APIResult
+	for _, workers := range []int{1, 32} {
+		ns := fmt.Sprintf("bench-%d", workers)
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+		cms := cs.CoreV1().ConfigMaps(ns)
+		r, err := load("create", workers, n, func(i int) error {
+			_, err := cms.Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Labels: map[string]string{"app": "bench"}},
+				Data:       map[string]string{"payload": fmt.Sprintf("%0300d", i)},
+			}, metav1.CreateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		r, err = load("get", workers, n, func(i int) error {
+			_, err := cms.Get(ctx, fmt.Sprintf("cm-%d", i), metav1.GetOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		r, err = load("list-100", workers, 200, func(i int) error {
+			_, err := cms.List(ctx, metav1.ListOptions{Limit: 100})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	return json.NewEncoder(w).Encode(results)
+}
+
+// load runs op for i in [0,n) over workers goroutines and measures it.
+func load(name string, workers, n int, op func(i int) error) (APIResult, error) {
+	lat := make([]time.Duration, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	begin := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				t := time.Now()
+				if err := op(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s #%d: %w", name, i, err)
+					}
+					mu.Unlock()
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	total := time.Since(begin)
+	if firstErr != nil {
+		return APIResult{}, firstErr
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return APIResult{
+		Op: name, Workers: workers, Count: n,
+		OpsPerS:  float64(n) / total.Seconds(),
+		P50Milli: ms(lat[n/2]),
+		P99Milli: ms(lat[n*99/100]),
+	}, nil
+}

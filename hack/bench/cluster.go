@@ -1,0 +1,110 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/nanokube/nanokube/internal/lab"
+)
+
+const profile = "bench"
+
+func run(ctx context.Context, binary string, objects int) (*Report, error) {
+	binary, err := filepath.Abs(binary)
+	if err != nil {
+		return nil, err
+	}
+	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	nk := func(args ...string) (time.Duration, error) {
+		begin := time.Now()
+		out, err := l.Command(ctx, binary, args...).CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("nanokube %v: %w: %s", args, err, out)
+		}
+		return time.Since(begin), nil
+	}
+	defer nk("delete", "-p", profile)
+	rep := &Report{
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		Binary:      binary,
+		Environment: map[string]string{"cpus": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version()},
+	}
+	cold, err := nk("start", "-p", profile)
+	if err != nil {
+		return nil, err
+	}
+	rep.ColdStartS = cold.Seconds()
+	if _, err := nk("stop", "-p", profile); err != nil {
+		return nil, err
+	}
+	warm, err := nk("start", "-p", profile)
+	if err != nil {
+		return nil, err
+	}
+	rep.WarmStartS = warm.Seconds()
+
+	pid, err := daemonPid(l.Home)
+	if err != nil {
+		return nil, err
+	}
+	// Let start-up work settle, then measure the idle cluster.
+	time.Sleep(5 * time.Second)
+	rep.IdleRSSMB, rep.IdleRSSBy, err = rssOf(pid, l.Home)
+	if err != nil {
+		return nil, err
+	}
+	rep.IdleCPUPct, err = cpuOf(pid, l.Home, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rep.Store, err = storeBench(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects))
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("api load: %w", err)
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep.API); err != nil {
+		return nil, fmt.Errorf("parse api load results: %w", err)
+	}
+	return rep, nil
+}
+
+func daemonPid(home string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(home, "profiles", profile, "daemon.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("read daemon pid: %w", err)
+	}
+	var pid int
+	_, err = fmt.Sscanf(string(b), "%d", &pid)
+	return pid, err
+}
+
+// storeBench runs the store package's benchmarks and collects their metrics.
+func storeBench(ctx context.Context) (map[string]float64, error) {
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchtime", "2s", "./store/").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("store benchmarks: %w: %s", err, out)
+	}
+	return parseBench(out), nil
+}

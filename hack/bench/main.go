@@ -1,0 +1,64 @@
+//go:build linux
+
+// Command bench measures nanokube and writes a JSON report: cold start time,
+// warm restart time, idle memory and CPU of every nanokube process, store
+// throughput, and API throughput/latency with client-go workers. The cluster
+// runs inside a lab network namespace; all traffic stays on this machine.
+//
+//	go run ./hack/bench -binary bin/nanokube -out bench-report.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Report is the JSON written by make bench.
+type Report struct {
+	Date        string             `json:"date"`
+	Binary      string             `json:"binary"`
+	ColdStartS  float64            `json:"cold_start_seconds"`
+	WarmStartS  float64            `json:"warm_restart_seconds"`
+	IdleRSSMB   float64            `json:"idle_rss_mb"`
+	IdleRSSBy   map[string]float64 `json:"idle_rss_mb_by_process"`
+	IdleCPUPct  float64            `json:"idle_cpu_percent_of_one_core"`
+	Store       map[string]float64 `json:"store"`
+	API         []APIResult        `json:"api"`
+	DurationS   float64            `json:"bench_duration_seconds"`
+	Environment map[string]string  `json:"environment"`
+}
+
+func main() {
+	binary := flag.String("binary", "bin/nanokube", "nanokube binary")
+	out := flag.String("out", "bench-report.json", "report file")
+	apiLoad := flag.Bool("api-load", false, "internal: run the API load from inside the lab")
+	kubeconfig := flag.String("kubeconfig", "", "internal: kubeconfig for -api-load")
+	objects := flag.Int("objects", 2000, "objects created per API scenario")
+	flag.Parse()
+	ctx := context.Background()
+	if *apiLoad {
+		if err := runAPILoad(ctx, *kubeconfig, *objects, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "api load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	begin := time.Now()
+	rep, err := run(ctx, *binary, *objects)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	rep.DurationS = time.Since(begin).Seconds()
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "write report:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s\n", b)
+	fmt.Fprintf(os.Stderr, "report written to %s\n", *out)
+}
