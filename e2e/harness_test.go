@@ -95,6 +95,12 @@ func (r result) String() string {
 func (l *lab) run(ctx context.Context, cred *syscall.Credential, name string, args ...string) result {
 	cmd := l.Command(ctx, name, args...)
 	if cred != nil {
+		// An unprivileged user cannot enter the lab; such calls must fail
+		// before they would touch the network anyway.
+		cmd = exec.CommandContext(ctx, name, args...)
+		cmd.Env = append(os.Environ(), "NANOKUBE_HOME="+l.Home, "KUBECONFIG="+l.Kubeconfig)
+	}
+	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	var stdout, stderr bytes.Buffer

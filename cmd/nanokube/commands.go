@@ -35,6 +35,7 @@ func addProfileFlag(c *cli.Command) {
 		return
 	}
 	c.Flags = append(c.Flags, profileFlag())
+	c.OnUsageError = func(ctx *cli.Context, err error, _ bool) error { return usageError(ctx, err) }
 	for _, sub := range c.Subcommands {
 		addProfileFlag(sub)
 	}
