@@ -92,7 +92,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 			if errors.As(err, &se) {
 				return err
 			}
-			return apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, nil)
+			return badRequest("%v", err)
 		}
 		obj, err := toTyped(s.scheme, res, merged)
 		if err != nil {

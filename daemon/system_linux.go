@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nanokube/nanokube/apiserver"
+	"github.com/nanokube/nanokube/apiserver/openapi"
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/store"
@@ -74,9 +75,14 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 
 	resources := registry.Resources()
+	oapi, err := openapi.NewHandler(resources, version.Kubernetes())
+	if err != nil {
+		return nil, fmt.Errorf("build openapi: %w", err)
+	}
 	s.api, err = apiserver.New(apiserver.Config{
 		Store:            s.store,
 		Resources:        resources,
+		OpenAPI:          oapi,
 		Version:          version.Info(),
 		AdvertiseAddress: s.net.apiIP(),
 		AdvertisePort:    cfg.Cluster.APIServerPort,
