@@ -142,17 +142,11 @@ func Resources() []*Resource {
 		if list != nil {
 			r.NewList = func() runtime.Object { return list.DeepCopyObject() }
 		}
-		if b := behaviours[r.GroupVersionKind()]; b != nil {
-			b(r)
-		}
+		attachBehaviour(r)
 		out = append(out, r)
 	}
 	return out
 }
-
-// behaviours attaches per-kind defaults, validation, tables and field
-// selectors; each kind's file adds its entry.
-var behaviours = map[schema.GroupVersionKind]func(*Resource){}
 
 func lower(s string) string {
 	b := []byte(s)

@@ -1,0 +1,42 @@
+package registry
+
+// attachBehaviour gives a resource its kind's defaults, validation, table
+// and field selectors; each lives in the kind's own file.
+func attachBehaviour(r *Resource) {
+	switch r.GroupVersion.Group + "/" + r.Kind {
+	case "/Pod":
+		podBehaviour(r)
+	case "/Service":
+		serviceBehaviour(r)
+	case "/ConfigMap":
+		configMapBehaviour(r)
+	case "/Secret":
+		secretBehaviour(r)
+	case "/Namespace":
+		namespaceBehaviour(r)
+	case "/Node":
+		nodeBehaviour(r)
+	case "/ServiceAccount":
+		serviceAccountBehaviour(r)
+	case "/Endpoints":
+		endpointsBehaviour(r)
+	case "/Event":
+		eventBehaviour(r)
+	case "/ReplicationController":
+		replicationControllerBehaviour(r)
+	case "/PodTemplate":
+		r.Default = defaultPodTemplateObject
+	case "apps/Deployment":
+		deploymentBehaviour(r)
+	case "apps/ReplicaSet":
+		replicaSetBehaviour(r)
+	case "apps/StatefulSet":
+		statefulSetBehaviour(r)
+	case "apps/DaemonSet":
+		daemonSetBehaviour(r)
+	case "batch/Job":
+		jobBehaviour(r)
+	case "batch/CronJob":
+		cronJobBehaviour(r)
+	}
+}
