@@ -205,7 +205,9 @@ func replicationControllerBehaviour(r *Resource) {
 			defaultTemplate(rc.Spec.Template)
 		}
 	}
-	r.PrepareForCreate = func(obj runtime.Object) { obj.(*corev1.ReplicationController).Status = corev1.ReplicationControllerStatus{} }
+	r.PrepareForCreate = func(obj runtime.Object) {
+		obj.(*corev1.ReplicationController).Status = corev1.ReplicationControllerStatus{}
+	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
 			nameCol,
