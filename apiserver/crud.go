@@ -349,7 +349,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		return next, http.StatusOK, nil
 	}
 	// An object being deleted whose last finalizer went away is removed.
-	if nm.GetDeletionTimestamp() != nil && len(nm.GetFinalizers()) == 0 && !pendingGrace(nm) {
+	if nm.GetDeletionTimestamp() != nil && len(nm.GetFinalizers()) == 0 && !pendingGrace(nm) && !specFinalizers(next) {
 		gone, err := s.store.Delete(objectKey(res, info.namespace, info.name), expect)
 		if err != nil {
 			return nil, 0, storeError(err, gr, info.name)
@@ -377,6 +377,13 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 	nm.SetResourceVersion(strconv.FormatInt(kvs[0].ModRev, 10))
 	next.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
 	return next, http.StatusOK, nil
+}
+
+// specFinalizers: a namespace stays until the namespace controller has
+// emptied it and removed the kubernetes finalizer from its spec.
+func specFinalizers(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
 }
 
 // pendingGrace: a graceful deletion still waits for its owner (the node

@@ -113,7 +113,7 @@ func (s *Server) deleteObject(r *http.Request, res *registry.Resource, ns, name 
 			m.SetDeletionGracePeriodSeconds(&zero)
 			changed = true
 		}
-		if len(finalizers) > 0 || grace > 0 {
+		if len(finalizers) > 0 || grace > 0 || specFinalizers(obj) {
 			if m.GetDeletionTimestamp() == nil {
 				t := now()
 				m.SetDeletionTimestamp(&t)

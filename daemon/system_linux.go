@@ -9,15 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/nanokube/nanokube/apiserver"
 	"github.com/nanokube/nanokube/apiserver/openapi"
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
+	"github.com/nanokube/nanokube/controller"
 	"github.com/nanokube/nanokube/store"
 	"github.com/nanokube/nanokube/version"
 )
@@ -40,6 +44,7 @@ type System struct {
 	https *http.Server
 	lis   net.Listener
 	state cluster.State
+	ctrl  *controller.Manager
 }
 
 // New builds the parts that must exist before anything runs: the store, the
@@ -96,6 +101,23 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	caPEM, err := os.ReadFile(certs.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster CA: %w", err)
+	}
+	loop := s.api.LoopbackConfig()
+	cs, err := kubernetes.NewForConfig(loop)
+	if err != nil {
+		return nil, fmt.Errorf("build loopback client: %w", err)
+	}
+	md, err := metadata.NewForConfig(loop)
+	if err != nil {
+		return nil, fmt.Errorf("build loopback metadata client: %w", err)
+	}
+	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Log: s.log, RootCA: caPEM})
+	if err != nil {
+		return nil, fmt.Errorf("build controllers: %w", err)
+	}
 	s.https = &http.Server{
 		Handler:           s.api.Handler(),
 		TLSConfig:         tlsCfg,
@@ -133,6 +155,7 @@ func (s *System) Run(ctx context.Context) error {
 			return fmt.Errorf("save cluster state: %w", err)
 		}
 		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
+		g.Go(func() error { return s.ctrl.Run(gctx) })
 		s.cfg.Progress.Send(cluster.Progress{Ready: true})
 		s.log.Info("cluster ready", "endpoint", s.state.APIEndpoint)
 		return nil
