@@ -231,8 +231,11 @@ func (ws *watchStream) event(ev store.Event, sel selector) error {
 
 // bookmark sends a BOOKMARK with only the kind and the revision.
 func (ws *watchStream) bookmark(initialEnd bool) error {
-	obj := ws.res.New()
+	var obj runtime.Object = ws.res.New()
 	obj.GetObjectKind().SetGroupVersionKind(ws.res.GroupVersionKind())
+	if ws.metaOnly || ws.table {
+		obj = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
+	}
 	m, _ := meta.Accessor(obj)
 	m.SetResourceVersion(strconv.FormatInt(ws.lastRev, 10))
 	if initialEnd {

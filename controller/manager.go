@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/record"
 )
 
 // ManagerConfig is what every controller is built from.
@@ -22,6 +26,8 @@ type ManagerConfig struct {
 	Log      *slog.Logger
 	// RootCA is the cluster CA published as kube-root-ca.crt.
 	RootCA []byte
+	// Extra runs beside the controllers.
+	Extra []func(context.Context) error
 }
 
 // Manager runs every controller over one shared informer factory.
@@ -29,7 +35,16 @@ type Manager struct {
 	cfg       ManagerConfig
 	informers informers.SharedInformerFactory
 	runners   []func(context.Context) error
+	bcast     record.EventBroadcaster
+	recorder  record.EventRecorder
 }
+
+// Informers is the shared informer factory, for parts outside this
+// package (the scheduler) that should share its caches.
+func (m *Manager) Informers() informers.SharedInformerFactory { return m.informers }
+
+// AddRunner adds a part that runs with the controllers.
+func (m *Manager) AddRunner(run func(context.Context) error) { m.runners = append(m.runners, run) }
 
 // NewManager builds the controllers.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
@@ -49,12 +64,29 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root CA publisher: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run}
+	m.bcast = record.NewBroadcaster()
+	m.recorder = m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "controller-manager"})
+	rs, err := NewReplicaSet(ReplicaSetConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("replicaset controller: %w", err)
+	}
+	dep, err := NewDeployment(DeploymentConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "deployment-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("deployment controller: %w", err)
+	}
+	gc, err := NewGarbageCollector(GarbageCollectorConfig{Metadata: cfg.Metadata, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector: %w", err)
+	}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, gc.Run}
+	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
 }
 
 // Run starts the informers and every controller; it returns when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	m.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
+	defer m.bcast.Shutdown()
 	g, ctx := errgroup.WithContext(ctx)
 	for _, run := range m.runners {
 		g.Go(func() error { return run(ctx) })

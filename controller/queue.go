@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 
 	"k8s.io/client-go/tools/cache"
@@ -69,3 +70,5 @@ func (w *worker) run(ctx context.Context, synced ...cache.InformerSynced) error 
 		w.queue.Done(key)
 	}
 }
+
+func jsonMerge(v any) ([]byte, error) { return json.Marshal(v) }

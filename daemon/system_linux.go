@@ -22,6 +22,7 @@ import (
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
+	"github.com/nanokube/nanokube/scheduler"
 	"github.com/nanokube/nanokube/store"
 	"github.com/nanokube/nanokube/version"
 )
@@ -118,6 +119,11 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
+	sched, err := scheduler.New(scheduler.Config{Client: cs, Informers: s.ctrl.Informers(), Log: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("build scheduler: %w", err)
+	}
+	s.ctrl.AddRunner(sched.Run)
 	s.https = &http.Server{
 		Handler:           s.api.Handler(),
 		TLSConfig:         tlsCfg,

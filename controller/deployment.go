@@ -1,0 +1,456 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+)
+
+// Annotations and labels of the Deployment controller (same keys as upstream).
+const (
+	revisionAnnotation        = "deployment.kubernetes.io/revision"
+	desiredReplicasAnnotation = "deployment.kubernetes.io/desired-replicas"
+	maxReplicasAnnotation     = "deployment.kubernetes.io/max-replicas"
+	podTemplateHashLabel      = appsv1.DefaultDeploymentUniqueLabelKey
+)
+
+// DeploymentConfig builds the Deployment controller.
+type DeploymentConfig struct {
+	Client    kubernetes.Interface
+	Informers informers.SharedInformerFactory
+	Recorder  record.EventRecorder
+	Log       *slog.Logger
+}
+
+// Deployment rolls a Deployment's pod template out through ReplicaSets:
+// RollingUpdate with maxSurge/maxUnavailable or Recreate, revision history
+// for `kubectl rollout history/undo`, and the status kubectl waits on.
+type Deployment struct {
+	cfg    DeploymentConfig
+	d      appslisters.DeploymentLister
+	rs     appslisters.ReplicaSetLister
+	synced []cache.InformerSynced
+	w      *worker
+}
+
+// NewDeployment builds the controller.
+func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
+	dInf := cfg.Informers.Apps().V1().Deployments()
+	rsInf := cfg.Informers.Apps().V1().ReplicaSets()
+	c := &Deployment{cfg: cfg, d: dInf.Lister(), rs: rsInf.Lister()}
+	c.w = newWorker("deployment", cfg.Log, c.sync)
+	if _, err := dInf.Informer().AddEventHandler(c.w.handler()); err != nil {
+		return nil, err
+	}
+	onRS := func(obj any) {
+		rs, ok := obj.(*appsv1.ReplicaSet)
+		if !ok {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				rs, _ = d.Obj.(*appsv1.ReplicaSet)
+			}
+		}
+		if rs == nil {
+			return
+		}
+		if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == "Deployment" {
+			c.w.queue.Add(rs.Namespace + "/" + ref.Name)
+		}
+	}
+	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onRS, UpdateFunc: func(_, o any) { onRS(o) }, DeleteFunc: onRS}); err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}
+	return c, nil
+}
+
+// Run works until ctx ends.
+func (c *Deployment) Run(ctx context.Context) error { return c.w.run(ctx, c.synced...) }
+
+// templateHash names a pod template: FNV-32a of its JSON, encoded with
+// the same safe alphabet as upstream's pod-template-hash.
+func templateHash(t *corev1.PodTemplateSpec, collisions *int32) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(t)
+	h.Write(b)
+	if collisions != nil {
+		fmt.Fprint(h, *collisions)
+	}
+	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
+}
+
+func (c *Deployment) sync(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	d, err := c.d.Deployments(ns).Get(name)
+	if apierrors.IsNotFound(err) || (err == nil && d.DeletionTimestamp != nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	all, err := c.rs.ReplicaSets(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var owned []*appsv1.ReplicaSet
+	for _, rs := range all {
+		if ref := metav1.GetControllerOf(rs); ref != nil && ref.UID == d.UID {
+			owned = append(owned, rs)
+		}
+	}
+	hash := templateHash(&d.Spec.Template, d.Status.CollisionCount)
+	var newRS *appsv1.ReplicaSet
+	var old []*appsv1.ReplicaSet
+	for _, rs := range owned {
+		if rs.Labels[podTemplateHashLabel] == hash {
+			newRS = rs
+		} else {
+			old = append(old, rs)
+		}
+	}
+	maxRev := 0
+	for _, rs := range old {
+		if r, _ := strconv.Atoi(rs.Annotations[revisionAnnotation]); r > maxRev {
+			maxRev = r
+		}
+	}
+	replicas := derefReplicas(d.Spec.Replicas)
+	if d.Spec.Paused {
+		return c.syncStatus(ctx, d, newRS, old)
+	}
+	if newRS == nil {
+		if newRS, err = c.createRS(ctx, d, hash, maxRev+1, old); err != nil {
+			return err
+		}
+	} else if r, _ := strconv.Atoi(newRS.Annotations[revisionAnnotation]); r <= maxRev {
+		// A rollback to an older template: it becomes the newest revision.
+		if newRS, err = c.annotate(ctx, newRS, d, maxRev+1); err != nil {
+			return err
+		}
+	}
+	switch d.Spec.Strategy.Type {
+	case appsv1.RecreateDeploymentStrategyType:
+		oldPods := int32(0)
+		for _, rs := range old {
+			if derefReplicas(rs.Spec.Replicas) > 0 {
+				if err := c.scale(ctx, rs, d, 0); err != nil {
+					return err
+				}
+			}
+			oldPods += rs.Status.Replicas
+		}
+		if oldPods == 0 {
+			if err := c.scale(ctx, newRS, d, replicas); err != nil {
+				return err
+			}
+		}
+	default:
+		if err := c.rollingUpdate(ctx, d, newRS, old, replicas); err != nil {
+			return err
+		}
+	}
+	if err := c.cleanup(ctx, d, old); err != nil {
+		return err
+	}
+	return c.syncStatus(ctx, d, newRS, old)
+}
+
+func derefReplicas(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}
+
+// surgeAndUnavailable resolves maxSurge (rounded up) and maxUnavailable
+// (rounded down) against replicas, like upstream's ResolveFenceposts.
+func surgeAndUnavailable(d *appsv1.Deployment, replicas int32) (int32, int32) {
+	ru := d.Spec.Strategy.RollingUpdate
+	surge, unavail := intstr.FromString("25%"), intstr.FromString("25%")
+	if ru != nil && ru.MaxSurge != nil {
+		surge = *ru.MaxSurge
+	}
+	if ru != nil && ru.MaxUnavailable != nil {
+		unavail = *ru.MaxUnavailable
+	}
+	s, _ := intstr.GetScaledValueFromIntOrPercent(&surge, int(replicas), true)
+	u, _ := intstr.GetScaledValueFromIntOrPercent(&unavail, int(replicas), false)
+	if s == 0 && u == 0 {
+		u = 1
+	}
+	return int32(s), int32(u)
+}
+
+func (c *Deployment) rollingUpdate(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet, replicas int32) error {
+	surge, unavail := surgeAndUnavailable(d, replicas)
+	total := derefReplicas(newRS.Spec.Replicas)
+	for _, rs := range old {
+		total += derefReplicas(rs.Spec.Replicas)
+	}
+	// Scale the new ReplicaSet up within the surge.
+	newCount := derefReplicas(newRS.Spec.Replicas)
+	if newCount < replicas {
+		grow := min(replicas+surge-total, replicas-newCount)
+		if grow > 0 {
+			if err := c.scale(ctx, newRS, d, newCount+grow); err != nil {
+				return err
+			}
+			newCount += grow
+			total += grow
+		}
+	} else if newCount > replicas {
+		if err := c.scale(ctx, newRS, d, replicas); err != nil {
+			return err
+		}
+		newCount = replicas
+	}
+	// Scale old ReplicaSets down while enough pods stay available.
+	available := newRS.Status.AvailableReplicas
+	for _, rs := range old {
+		available += rs.Status.AvailableReplicas
+	}
+	minAvailable := replicas - unavail
+	canDrop := max(available-minAvailable, 0)
+	// Old pods that are not available can go without lowering availability.
+	sort.Slice(old, func(i, j int) bool { return old[i].CreationTimestamp.Before(&old[j].CreationTimestamp) })
+	for _, rs := range old {
+		cur := derefReplicas(rs.Spec.Replicas)
+		if cur == 0 {
+			continue
+		}
+		unhealthy := max(cur-rs.Status.AvailableReplicas, 0)
+		drop := min(cur, unhealthy+canDrop, max(total-replicas, 0)+unhealthy)
+		if drop <= 0 {
+			continue
+		}
+		if err := c.scale(ctx, rs, d, cur-drop); err != nil {
+			return err
+		}
+		healthyDropped := max(drop-unhealthy, 0)
+		canDrop -= healthyDropped
+		total -= drop
+	}
+	return nil
+}
+
+func (c *Deployment) createRS(ctx context.Context, d *appsv1.Deployment, hash string, revision int, old []*appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
+	tmpl := *d.Spec.Template.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[podTemplateHashLabel] = hash
+	sel := d.Spec.Selector.DeepCopy()
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[podTemplateHashLabel] = hash
+	start := int32(0)
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType && len(old) == 0 {
+		start = derefReplicas(d.Spec.Replicas)
+	}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            d.Name + "-" + hash,
+			Namespace:       d.Namespace,
+			Labels:          tmpl.Labels,
+			Annotations:     c.rsAnnotations(d, revision),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{Replicas: &start, MinReadySeconds: d.Spec.MinReadySeconds, Selector: sel, Template: tmpl},
+	}
+	created, err := c.cfg.Client.AppsV1().ReplicaSets(d.Namespace).Create(ctx, rs, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return c.cfg.Client.AppsV1().ReplicaSets(d.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create replicaset %s: %w", rs.Name, err)
+	}
+	c.cfg.Recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, start)
+	return created, nil
+}
+
+func (c *Deployment) rsAnnotations(d *appsv1.Deployment, revision int) map[string]string {
+	replicas := derefReplicas(d.Spec.Replicas)
+	surge, _ := surgeAndUnavailable(d, replicas)
+	a := map[string]string{}
+	for k, v := range d.Annotations {
+		if k != "kubectl.kubernetes.io/last-applied-configuration" && k != revisionAnnotation {
+			a[k] = v
+		}
+	}
+	a[revisionAnnotation] = strconv.Itoa(revision)
+	a[desiredReplicasAnnotation] = strconv.Itoa(int(replicas))
+	a[maxReplicasAnnotation] = strconv.Itoa(int(replicas + surge))
+	return a
+}
+
+func (c *Deployment) annotate(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1.Deployment, revision int) (*appsv1.ReplicaSet, error) {
+	next := rs.DeepCopy()
+	for k, v := range c.rsAnnotations(d, revision) {
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		next.Annotations[k] = v
+	}
+	return c.cfg.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+}
+
+func (c *Deployment) scale(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1.Deployment, to int32) error {
+	from := derefReplicas(rs.Spec.Replicas)
+	if from == to {
+		return nil
+	}
+	next := rs.DeepCopy()
+	next.Spec.Replicas = &to
+	if next.Annotations == nil {
+		next.Annotations = map[string]string{}
+	}
+	next.Annotations[desiredReplicasAnnotation] = strconv.Itoa(int(derefReplicas(d.Spec.Replicas)))
+	if _, err := c.cfg.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("scale replicaset %s to %d: %w", rs.Name, to, err)
+	}
+	verb := "up"
+	if to < from {
+		verb = "down"
+	}
+	c.cfg.Recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", verb, rs.Name, from, to)
+	return nil
+}
+
+// cleanup deletes old, empty ReplicaSets beyond revisionHistoryLimit.
+func (c *Deployment) cleanup(ctx context.Context, d *appsv1.Deployment, old []*appsv1.ReplicaSet) error {
+	limit := int32(10)
+	if d.Spec.RevisionHistoryLimit != nil {
+		limit = *d.Spec.RevisionHistoryLimit
+	}
+	var empty []*appsv1.ReplicaSet
+	for _, rs := range old {
+		if derefReplicas(rs.Spec.Replicas) == 0 && rs.Status.Replicas == 0 && rs.DeletionTimestamp == nil {
+			empty = append(empty, rs)
+		}
+	}
+	if int32(len(empty)) <= limit {
+		return nil
+	}
+	sort.Slice(empty, func(i, j int) bool {
+		ri, _ := strconv.Atoi(empty[i].Annotations[revisionAnnotation])
+		rj, _ := strconv.Atoi(empty[j].Annotations[revisionAnnotation])
+		return ri < rj
+	})
+	for _, rs := range empty[:int32(len(empty))-limit] {
+		if err := c.cfg.Client.AppsV1().ReplicaSets(rs.Namespace).Delete(ctx, rs.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete old replicaset %s: %w", rs.Name, err)
+		}
+	}
+	return nil
+}
+
+func (c *Deployment) syncStatus(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) error {
+	replicas := derefReplicas(d.Spec.Replicas)
+	st := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, CollisionCount: d.Status.CollisionCount}
+	for _, rs := range append([]*appsv1.ReplicaSet{newRS}, old...) {
+		if rs == nil {
+			continue
+		}
+		st.Replicas += rs.Status.Replicas
+		st.ReadyReplicas += rs.Status.ReadyReplicas
+		st.AvailableReplicas += rs.Status.AvailableReplicas
+	}
+	if newRS != nil {
+		st.UpdatedReplicas = newRS.Status.Replicas
+	}
+	st.UnavailableReplicas = max(st.Replicas-st.AvailableReplicas, replicas-st.AvailableReplicas, 0)
+	_, unavail := surgeAndUnavailable(d, replicas)
+	now := metav1.Now()
+	st.Conditions = append([]appsv1.DeploymentCondition(nil), d.Status.Conditions...)
+	if st.AvailableReplicas >= replicas-unavail {
+		setDeploymentCondition(&st, appsv1.DeploymentAvailable, corev1.ConditionTrue, "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
+	} else {
+		setDeploymentCondition(&st, appsv1.DeploymentAvailable, corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now)
+	}
+	if newRS != nil {
+		if st.UpdatedReplicas == replicas && st.AvailableReplicas >= replicas && st.Replicas == replicas {
+			setDeploymentCondition(&st, appsv1.DeploymentProgressing, corev1.ConditionTrue, "NewReplicaSetAvailable", fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name), now)
+		} else {
+			setDeploymentCondition(&st, appsv1.DeploymentProgressing, corev1.ConditionTrue, "ReplicaSetUpdated", fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name), now)
+		}
+	}
+	if deploymentStatusEqual(d.Status, st) {
+		return nil
+	}
+	next := d.DeepCopy()
+	next.Status = st
+	if rev := newRS; rev != nil && next.Annotations[revisionAnnotation] != rev.Annotations[revisionAnnotation] {
+		// The revision annotation lives on the deployment's metadata: a full update.
+		next.Annotations = copyMap(next.Annotations)
+		next.Annotations[revisionAnnotation] = rev.Annotations[revisionAnnotation]
+		upd, err := c.cfg.Client.AppsV1().Deployments(d.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+		if err != nil {
+			return err
+		}
+		next = upd
+		next.Status = st
+	}
+	_, err := c.cfg.Client.AppsV1().Deployments(d.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func setDeploymentCondition(st *appsv1.DeploymentStatus, t appsv1.DeploymentConditionType, s corev1.ConditionStatus, reason, msg string, now metav1.Time) {
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		if c.Type != t {
+			continue
+		}
+		if c.Status != s {
+			c.LastTransitionTime = now
+		}
+		if c.Status != s || c.Reason != reason || c.Message != msg {
+			c.LastUpdateTime = now
+		}
+		c.Status, c.Reason, c.Message = s, reason, msg
+		return
+	}
+	st.Conditions = append(st.Conditions, appsv1.DeploymentCondition{Type: t, Status: s, Reason: reason, Message: msg, LastUpdateTime: now, LastTransitionTime: now})
+}
+
+func deploymentStatusEqual(a, b appsv1.DeploymentStatus) bool {
+	if a.ObservedGeneration != b.ObservedGeneration || a.Replicas != b.Replicas || a.UpdatedReplicas != b.UpdatedReplicas ||
+		a.ReadyReplicas != b.ReadyReplicas || a.AvailableReplicas != b.AvailableReplicas || a.UnavailableReplicas != b.UnavailableReplicas ||
+		len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message {
+			return false
+		}
+	}
+	return true
+}

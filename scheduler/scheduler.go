@@ -1,0 +1,223 @@
+// Package scheduler assigns pods to nodes like kube-scheduler: filters
+// (node name, node selector, required node affinity, taints, resources,
+// host ports, unschedulable) then the least-allocated node, bound through
+// the pods/binding subresource.
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Config builds the scheduler.
+type Config struct {
+	Client    kubernetes.Interface
+	Informers informers.SharedInformerFactory
+	Log       *slog.Logger
+}
+
+// Scheduler binds pending pods to nodes.
+type Scheduler struct {
+	cfg      Config
+	pods     corelisters.PodLister
+	nodes    corelisters.NodeLister
+	queue    workqueue.TypedRateLimitingInterface[string]
+	synced   []cache.InformerSynced
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
+}
+
+// New builds the scheduler.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	podInf := cfg.Informers.Core().V1().Pods()
+	nodeInf := cfg.Informers.Core().V1().Nodes()
+	s := &Scheduler{
+		cfg:   cfg,
+		pods:  podInf.Lister(),
+		nodes: nodeInf.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
+	}
+	s.bcast = record.NewBroadcaster()
+	s.recorder = s.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: corev1.DefaultSchedulerName})
+	enqueue := func(obj any) {
+		if pod, ok := obj.(*corev1.Pod); ok && pending(pod) {
+			if key, err := cache.MetaNamespaceKeyFunc(pod); err == nil {
+				s.queue.Add(key)
+			}
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }}); err != nil {
+		return nil, err
+	}
+	// A node that appears or changes may fit pods that did not fit before;
+	// a pod that goes frees room.
+	retryAll := func(any) { s.requeuePending() }
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: retryAll, UpdateFunc: func(o, n any) {
+		if nodeChanged(o.(*corev1.Node), n.(*corev1.Node)) {
+			s.requeuePending()
+		}
+	}}); err != nil {
+		return nil, err
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: retryAll}); err != nil {
+		return nil, err
+	}
+	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
+	return s, nil
+}
+
+func pending(pod *corev1.Pod) bool {
+	return pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil &&
+		(pod.Spec.SchedulerName == "" || pod.Spec.SchedulerName == corev1.DefaultSchedulerName) &&
+		pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+}
+
+func nodeChanged(a, b *corev1.Node) bool {
+	return a.Spec.Unschedulable != b.Spec.Unschedulable || fmt.Sprint(a.Spec.Taints) != fmt.Sprint(b.Spec.Taints) ||
+		fmt.Sprint(a.Labels) != fmt.Sprint(b.Labels) || fmt.Sprint(a.Status.Allocatable) != fmt.Sprint(b.Status.Allocatable) ||
+		readyOf(a) != readyOf(b)
+}
+
+func readyOf(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (s *Scheduler) requeuePending() {
+	pods, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, p := range pods {
+		if pending(p) {
+			s.queue.Add(p.Namespace + "/" + p.Name)
+		}
+	}
+}
+
+// Run schedules until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.queue.ShutDown()
+	s.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.cfg.Client.CoreV1().Events("")})
+	defer s.bcast.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+		return nil
+	}
+	go func() {
+		<-ctx.Done()
+		s.queue.ShutDown()
+	}()
+	for {
+		key, quit := s.queue.Get()
+		if quit {
+			return nil
+		}
+		if err := s.schedule(ctx, key); err != nil {
+			s.cfg.Log.Info("scheduling retry", "pod", key, "err", err)
+			s.queue.AddRateLimited(key)
+		} else {
+			s.queue.Forget(key)
+		}
+		s.queue.Done(key)
+	}
+}
+
+func (s *Scheduler) schedule(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := s.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil || !pending(pod) {
+		return err
+	}
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	all, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	node, reasons := pick(pod, nodes, all)
+	if node == "" {
+		msg := unschedulableMessage(len(nodes), reasons)
+		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
+		return s.markUnschedulable(ctx, pod, msg)
+	}
+	err = s.cfg.Client.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
+	}, metav1.CreateOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil // bound or gone meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("bind %s to %s: %w", key, node, err)
+	}
+	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", ns, name, node)
+	return nil
+}
+
+// markUnschedulable records PodScheduled=False like kube-scheduler; the pod
+// is tried again when nodes or pods change.
+func (s *Scheduler) markUnschedulable(ctx context.Context, pod *corev1.Pod, msg string) error {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message == msg {
+			return nil
+		}
+	}
+	next := pod.DeepCopy()
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: msg, LastTransitionTime: metav1.Now()}
+	replaced := false
+	for i := range next.Status.Conditions {
+		if next.Status.Conditions[i].Type == corev1.PodScheduled {
+			next.Status.Conditions[i], replaced = cond, true
+		}
+	}
+	if !replaced {
+		next.Status.Conditions = append(next.Status.Conditions, cond)
+	}
+	_, err := s.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// unschedulableMessage is kube-scheduler's "0/3 nodes are available: …".
+func unschedulableMessage(total int, reasons map[string]int) string {
+	if total == 0 {
+		return "no nodes available to schedule pods"
+	}
+	var parts []string
+	for r, n := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", n, r))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling.",
+		total, strings.Join(parts, ", "), total, total)
+}
