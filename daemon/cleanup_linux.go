@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/nanokube/nanokube/cluster"
@@ -22,6 +23,13 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 	}
 	cfg, cfgErr := p.LoadConfig()
 	st, stErr := p.LoadState()
+	if cfgErr == nil && cfg.ContainerdAddress == "" {
+		if _, err := os.Stat(filepath.Join(p.Dir, "containerd")); err == nil {
+			if err := removeContainers(ctx, p, cfg); err != nil {
+				return fmt.Errorf("remove containers: %w", err)
+			}
+		}
+	}
 	if cfgErr == nil && stErr == nil && cfg.Driver != "host" && st.Subnet != "" {
 		_, subnet, err := net.ParseCIDR(st.Subnet)
 		if err != nil {

@@ -151,3 +151,18 @@ func (n *clusterNet) teardown() error {
 	}
 	return nil
 }
+
+// podNet is node i's (0-based) pod network: 10.244.i.0/24 on nk0.
+func (n *clusterNet) podNet(i int) network.PodNet {
+	nsPath := ""
+	if n.driver != "host" {
+		nsPath = network.NetnsPath(n.profile, n.nodes[i].Name)
+	}
+	return network.PodNet{
+		Profile:     n.profile,
+		Node:        NodeName(n.profile, i+1),
+		NodeNetns:   nsPath,
+		CIDR:        &net.IPNet{IP: net.IPv4(10, 244, byte(i), 0).To4(), Mask: net.CIDRMask(24, 32)},
+		ClusterCIDR: &net.IPNet{IP: net.IPv4(10, 244, 0, 0).To4(), Mask: net.CIDRMask(16, 32)},
+	}
+}

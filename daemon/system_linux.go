@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
+	"github.com/nanokube/nanokube/agent"
 	"github.com/nanokube/nanokube/apiserver"
 	"github.com/nanokube/nanokube/apiserver/openapi"
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
+	"github.com/nanokube/nanokube/runtime"
 	"github.com/nanokube/nanokube/scheduler"
 	"github.com/nanokube/nanokube/store"
 	"github.com/nanokube/nanokube/version"
@@ -46,6 +49,8 @@ type System struct {
 	lis   net.Listener
 	state cluster.State
 	ctrl  *controller.Manager
+	cd    *runtime.Containerd
+	nodes []*agent.Agent
 }
 
 // New builds the parts that must exist before anything runs: the store, the
@@ -119,6 +124,27 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
+	s.cd, err = runtime.StartContainerd(ctx, containerdConfig(p, cfg.Cluster, &logWriter{s.log}))
+	if err != nil {
+		return nil, fmt.Errorf("start containerd: %w", err)
+	}
+	ver, err := s.cd.Client().Version(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containerd version: %w", err)
+	}
+	cfg.Progress.Step("Started containerd %s", ver.Version)
+	rt := runtime.New(s.cd.Client(), runtime.Namespace(p.Name))
+	for i, n := range s.state.Nodes {
+		a, err := agent.New(agent.Config{
+			NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: i == 0, Client: cs, Runtime: rt,
+			RuntimeVersion: "containerd://" + ver.Version, PodNet: s.net.podNet(i), RootDir: filepath.Join(p.Dir, "nodes", n.Name),
+			ClusterDNS: net.IPv4(10, 96, 0, 10), ClusterDomain: "cluster.local", Log: s.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("build agent of node %s: %w", n.Name, err)
+		}
+		s.nodes = append(s.nodes, a)
+	}
 	sched, err := scheduler.New(scheduler.Config{Client: cs, Informers: s.ctrl.Informers(), Log: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("build scheduler: %w", err)
@@ -162,6 +188,9 @@ func (s *System) Run(ctx context.Context) error {
 		}
 		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
 		g.Go(func() error { return s.ctrl.Run(gctx) })
+		for _, a := range s.nodes {
+			g.Go(func() error { return a.Run(gctx) })
+		}
 		s.cfg.Progress.Send(cluster.Progress{Ready: true})
 		s.log.Info("cluster ready", "endpoint", s.state.APIEndpoint)
 		return nil
@@ -178,6 +207,11 @@ func (s *System) Run(ctx context.Context) error {
 func (s *System) close() {
 	if s.lis != nil {
 		s.lis.Close()
+	}
+	if s.cd != nil {
+		if err := s.cd.Stop(context.Background()); err != nil {
+			s.log.Error("stop containerd", "err", err)
+		}
 	}
 	if s.net != nil {
 		if err := s.net.teardown(); err != nil {

@@ -10,7 +10,7 @@ import (
 
 // platformCommands are the commands that run the cluster itself.
 func platformCommands() []*cli.Command {
-	return []*cli.Command{daemonCommand()}
+	return []*cli.Command{daemonCommand(), imageCommand()}
 }
 
 func daemonCommand() *cli.Command {

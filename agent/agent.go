@@ -1,0 +1,161 @@
+// Package agent is the node agent (kubelet) of one node: it registers the
+// Node, renews its Lease and runs the pods bound to it under containerd,
+// reporting their status like kubelet. It uses the API only through
+// client-go, so it can later run on another host with another transport.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/nanokube/nanokube/network"
+	"github.com/nanokube/nanokube/runtime"
+)
+
+// Config builds one node's agent.
+type Config struct {
+	NodeName       string
+	NodeIP         net.IP
+	ControlPlane   bool
+	Client         kubernetes.Interface
+	Runtime        *runtime.Runtime
+	RuntimeVersion string // "containerd://1.6.20"
+	PodNet         network.PodNet
+	RootDir        string // per-node files: pod dirs, volumes, logs
+	ClusterDNS     net.IP
+	ClusterDomain  string
+	Log            *slog.Logger
+}
+
+// Agent runs one node.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	pods     corelisters.PodLister
+	informer cache.SharedIndexInformer
+	factory  informers.SharedInformerFactory
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
+
+	mu      sync.Mutex
+	state   map[string]*podState // by pod uid
+	waiters sync.WaitGroup
+}
+
+// New builds the agent.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Log.With("node", cfg.NodeName), state: map[string]*podState{}}
+	a.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
+	}))
+	inf := a.factory.Core().V1().Pods()
+	a.pods, a.informer = inf.Lister(), inf.Informer()
+	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "agent-" + cfg.NodeName})
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	if _, err := a.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}); err != nil {
+		return nil, err
+	}
+	a.bcast = record.NewBroadcaster()
+	a.recorder = a.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	return a, nil
+}
+
+// Run registers the node and runs its pods until ctx ends; then it stops
+// every pod gracefully (a clean `nanokube stop`).
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.cfg.PodNet.Ensure(); err != nil {
+		return fmt.Errorf("node %s pod network: %w", a.cfg.NodeName, err)
+	}
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	a.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
+	defer a.bcast.Shutdown()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	a.factory.Start(workCtx.Done())
+	defer a.factory.Shutdown()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.heartbeat(ctx)
+	}()
+	if cache.WaitForCacheSync(ctx.Done(), a.informer.HasSynced) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a.processNext(workCtx) {
+			}
+		}()
+		a.adopt(workCtx)
+	}
+	<-ctx.Done()
+	// Stop: every pod gets its grace period, then the workers end.
+	a.stopAll(workCtx)
+	a.queue.ShutDown()
+	cancelWork()
+	wg.Wait()
+	a.waiters.Wait()
+	return nil
+}
+
+func (a *Agent) processNext(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	if err := a.syncPod(ctx, key); err != nil {
+		if ctx.Err() == nil {
+			a.log.Info("pod sync failed, retrying", "pod", key, "err", err)
+		}
+		a.queue.AddRateLimited(key)
+		return true
+	}
+	a.queue.Forget(key)
+	return true
+}
+
+// stopAll stops the containers of every pod this agent runs.
+func (a *Agent) stopAll(ctx context.Context) {
+	a.mu.Lock()
+	states := make([]*podState, 0, len(a.state))
+	for _, st := range a.state {
+		states = append(states, st)
+	}
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, st := range states {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+		}()
+	}
+	wg.Wait()
+}

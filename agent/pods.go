@@ -1,0 +1,450 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/nanokube/nanokube/runtime"
+)
+
+// Labels on every container, to find a pod's containers again after a
+// daemon restart.
+const (
+	labelPodUID       = "io.kubernetes.pod.uid"
+	labelPodName      = "io.kubernetes.pod.name"
+	labelPodNamespace = "io.kubernetes.pod.namespace"
+	labelContainer    = "io.kubernetes.container.name"
+)
+
+// podState is what the agent remembers of a pod between syncs.
+type podState struct {
+	uid       string
+	key       string
+	netns     string
+	ip        string
+	grace     int64
+	started   time.Time
+	restarts  map[string]int32
+	last      map[string]*corev1.ContainerStateTerminated
+	backoff   map[string]time.Time // container → not before
+	waiting   map[string]*corev1.ContainerStateWaiting
+	watching  map[string]bool
+	startedAt map[string]time.Time
+}
+
+func containerID(uid, name string) string { return uid + "-" + name }
+
+func (a *Agent) stateOf(pod *corev1.Pod) *podState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.state[string(pod.UID)]
+	if st == nil {
+		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
+			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
+			watching: map[string]bool{}, startedAt: map[string]time.Time{}}
+		a.state[string(pod.UID)] = st
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		st.grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if pod.DeletionGracePeriodSeconds != nil {
+		st.grace = *pod.DeletionGracePeriodSeconds
+	}
+	return st
+}
+
+func (a *Agent) syncPod(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := a.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		a.forgetByKey(ctx, key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st := a.stateOf(pod)
+	if pod.DeletionTimestamp != nil {
+		a.recorderKill(pod)
+		a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+		zero := int64(0)
+		uid := pod.UID
+		err := a.cfg.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("confirm deletion of %s: %w", key, err)
+		}
+		a.forget(st.uid)
+		return nil
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	if st.netns == "" {
+		path, ip, err := a.cfg.PodNet.Setup(st.uid)
+		if err != nil {
+			return fmt.Errorf("pod %s sandbox: %w", key, err)
+		}
+		st.netns, st.ip, st.started = path, ip.String(), time.Now()
+		if err := a.writePodFiles(pod, st); err != nil {
+			return err
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		if err := a.ensureContainer(ctx, pod, st, c); err != nil {
+			return err
+		}
+	}
+	return a.updateStatus(ctx, pod, st)
+}
+
+func (a *Agent) recorderKill(pod *corev1.Pod) {
+	for _, c := range pod.Spec.Containers {
+		if st, err := a.cfg.Runtime.Inspect(context.Background(), containerID(string(pod.UID), c.Name)); err == nil && st.Running {
+			a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+		}
+	}
+}
+
+// ensureContainer starts a container that should run, restarting it per
+// the pod's restartPolicy with kubelet's back-off.
+func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container) error {
+	id := containerID(st.uid, c.Name)
+	cur, err := a.cfg.Runtime.Inspect(ctx, id)
+	exists := err == nil
+	if exists && cur.Running {
+		a.watch(pod, st, c.Name)
+		return nil
+	}
+	if exists && !cur.Created {
+		// It exited: remember how, then decide about a restart.
+		code := int32(cur.ExitCode)
+		reason := "Completed"
+		if code != 0 {
+			reason = "Error"
+			if code == 137 && a.oomKilled(st, c.Name) {
+				reason = "OOMKilled"
+			}
+		}
+		if prev := st.last[c.Name]; prev == nil || !prev.FinishedAt.Time.Equal(cur.FinishedAt) {
+			st.last[c.Name] = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: metav1.NewTime(st.startedAt[c.Name]),
+				FinishedAt: metav1.NewTime(cur.FinishedAt), ContainerID: "containerd://" + id}
+		}
+		restart := pod.Spec.RestartPolicy == corev1.RestartPolicyAlways || (pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure && code != 0)
+		if !restart {
+			return nil
+		}
+		delay := backoffDelay(st.restarts[c.Name])
+		if until := cur.FinishedAt.Add(delay); time.Now().Before(until) {
+			st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)}
+			a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
+			a.queue.AddAfter(st.key, time.Until(until))
+			return nil
+		}
+		st.restarts[c.Name]++
+	}
+	if err := a.ensureImage(ctx, pod, st, c); err != nil {
+		return nil // reported as a waiting reason; retried by the queue
+	}
+	spec, err := a.containerSpec(pod, st, c)
+	if err != nil {
+		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		return nil
+	}
+	if err := a.cfg.Runtime.Run(ctx, spec); err != nil {
+		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
+		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return fmt.Errorf("run %s/%s: %w", st.key, c.Name, err)
+	}
+	delete(st.waiting, c.Name)
+	st.startedAt[c.Name] = time.Now()
+	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	st.watching[c.Name] = false
+	a.watch(pod, st, c.Name)
+	return nil
+}
+
+// backoffDelay is kubelet's crash loop back-off: 10s doubling to 5m.
+func backoffDelay(restarts int32) time.Duration {
+	d := 10 * time.Second
+	for i := int32(0); i < restarts && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+func (a *Agent) oomKilled(st *podState, name string) bool { return false }
+
+// watch waits for a running container to exit and then syncs its pod.
+func (a *Agent) watch(pod *corev1.Pod, st *podState, name string) {
+	a.mu.Lock()
+	if st.watching[name] {
+		a.mu.Unlock()
+		return
+	}
+	st.watching[name] = true
+	a.mu.Unlock()
+	ctx := context.Background()
+	exit, err := a.cfg.Runtime.Wait(ctx, containerID(st.uid, name))
+	if err != nil {
+		return
+	}
+	a.waiters.Add(1)
+	go func() {
+		defer a.waiters.Done()
+		<-exit
+		a.mu.Lock()
+		st.watching[name] = false
+		a.mu.Unlock()
+		a.queue.Add(st.key)
+	}()
+}
+
+// ensureImage applies imagePullPolicy with kubelet's reasons and events.
+func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container) error {
+	_, err := a.cfg.Runtime.GetImage(ctx, c.Image)
+	present := err == nil
+	switch {
+	case present && c.ImagePullPolicy != corev1.PullAlways:
+		return nil
+	case !present && c.ImagePullPolicy == corev1.PullNever:
+		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: msg}
+		a.recorder.Event(pod, corev1.EventTypeWarning, "ErrImageNeverPull", msg)
+		return errors.New(msg)
+	}
+	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	begin := time.Now()
+	pullCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := a.cfg.Runtime.PullImage(pullCtx, c.Image); err != nil {
+		if present {
+			return nil // Always with a local copy: keep using it
+		}
+		reason := "ErrImagePull"
+		if prev := st.waiting[c.Name]; prev != nil && (prev.Reason == "ErrImagePull" || prev.Reason == "ImagePullBackOff") {
+			reason = "ImagePullBackOff"
+		}
+		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
+		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: msg}
+		a.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
+		return err
+	}
+	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(begin).Round(time.Millisecond))
+	return nil
+}
+
+func (a *Agent) podDir(uid string) string { return filepath.Join(a.cfg.RootDir, "pods", uid) }
+
+// LogPath is where a container's output is written.
+func (a *Agent) LogPath(uid, container string) string {
+	return filepath.Join(a.podDir(uid), "logs", container+".log")
+}
+
+// writePodFiles writes /etc/hosts, /etc/hostname and /etc/resolv.conf
+// like kubelet.
+func (a *Agent) writePodFiles(pod *corev1.Pod, st *podState) error {
+	dir := filepath.Join(a.podDir(st.uid), "etc")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	hosts := fmt.Sprintf("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n%s\t%s\n", st.ip, pod.Name)
+	search := fmt.Sprintf("%s.svc.%s svc.%s %s", pod.Namespace, a.cfg.ClusterDomain, a.cfg.ClusterDomain, a.cfg.ClusterDomain)
+	resolv := fmt.Sprintf("search %s\nnameserver %s\noptions ndots:5\n", search, a.cfg.ClusterDNS)
+	if pod.Spec.DNSPolicy == corev1.DNSDefault {
+		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			resolv = string(b)
+		}
+	}
+	if dc := pod.Spec.DNSConfig; dc != nil {
+		var b strings.Builder
+		if pod.Spec.DNSPolicy != corev1.DNSNone {
+			b.WriteString(resolv)
+		}
+		if len(dc.Searches) > 0 {
+			fmt.Fprintf(&b, "search %s\n", strings.Join(dc.Searches, " "))
+		}
+		for _, ns := range dc.Nameservers {
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+		}
+		for _, o := range dc.Options {
+			if o.Value != nil {
+				fmt.Fprintf(&b, "options %s:%s\n", o.Name, *o.Value)
+			} else {
+				fmt.Fprintf(&b, "options %s\n", o.Name)
+			}
+		}
+		resolv = b.String()
+	}
+	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": pod.Name + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			return fmt.Errorf("write pod %s file %s: %w", st.key, name, err)
+		}
+	}
+	return nil
+}
+
+func (a *Agent) containerSpec(pod *corev1.Pod, st *podState, c corev1.Container) (runtime.ContainerSpec, error) {
+	etc := filepath.Join(a.podDir(st.uid), "etc")
+	mounts := []specs.Mount{
+		{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(etc, "hosts"), Options: []string{"rbind", "rw"}},
+		{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(etc, "resolv.conf"), Options: []string{"rbind", "rw"}},
+		{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(etc, "hostname"), Options: []string{"rbind", "rw"}},
+	}
+	vols, err := a.volumes(pod, st)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	for _, m := range c.VolumeMounts {
+		src, ok := vols[m.Name]
+		if !ok {
+			return runtime.ContainerSpec{}, fmt.Errorf("volume %q not found", m.Name)
+		}
+		if m.SubPath != "" {
+			src = filepath.Join(src, m.SubPath)
+		}
+		opts := []string{"rbind", "rw"}
+		if m.ReadOnly {
+			opts = []string{"rbind", "ro"}
+		}
+		mounts = append(mounts, specs.Mount{Destination: m.MountPath, Type: "bind", Source: src, Options: opts})
+	}
+	env, err := a.env(pod, st, c)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	spec := runtime.ContainerSpec{
+		ID: containerID(st.uid, c.Name), Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir,
+		NetNS: st.netns, Hostname: pod.Name, Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
+		Labels: map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
+	}
+	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		spec.MemoryLimit = q.Value()
+	}
+	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+		spec.CPUPeriod, spec.CPUQuota = 100000, q.MilliValue()*100
+	}
+	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
+		spec.CPUShares = uint64(max(2, q.MilliValue()*1024/1000))
+	}
+	return spec, nil
+}
+
+// forget drops what the agent knows of a pod and frees its network.
+func (a *Agent) forget(uid string) {
+	a.mu.Lock()
+	delete(a.state, uid)
+	a.mu.Unlock()
+	if err := a.cfg.PodNet.Teardown(uid); err != nil {
+		a.log.Info("tear down pod network", "uid", uid, "err", err)
+	}
+	os.RemoveAll(a.podDir(uid))
+}
+
+func (a *Agent) forgetByKey(ctx context.Context, key string) {
+	a.mu.Lock()
+	var st *podState
+	for _, s := range a.state {
+		if s.key == key {
+			st = s
+		}
+	}
+	a.mu.Unlock()
+	if st != nil {
+		a.killPod(ctx, st, 0)
+		a.forget(st.uid)
+	}
+}
+
+// killPod stops and removes every container of the pod.
+func (a *Agent) killPod(ctx context.Context, st *podState, grace time.Duration) {
+	list, err := a.cfg.Runtime.List(ctx, map[string]string{labelPodUID: st.uid})
+	if err != nil {
+		a.log.Info("list pod containers", "pod", st.key, "err", err)
+		return
+	}
+	for _, c := range list {
+		if err := a.cfg.Runtime.Stop(ctx, c.ID, grace); err != nil {
+			a.log.Info("stop container", "id", c.ID, "err", err)
+		}
+		if err := a.cfg.Runtime.Remove(ctx, c.ID); err != nil {
+			a.log.Info("remove container", "id", c.ID, "err", err)
+		}
+	}
+}
+
+// adopt finds containers left running by an earlier daemon (kill -9) and
+// queues their pods, so they are adopted instead of restarted; containers
+// of pods that no longer exist are removed.
+func (a *Agent) adopt(ctx context.Context) {
+	list, err := a.cfg.Runtime.List(ctx, nil)
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		ns, name, uid := c.Labels[labelPodNamespace], c.Labels[labelPodName], c.Labels[labelPodUID]
+		if uid == "" {
+			continue
+		}
+		pod, err := a.pods.Pods(ns).Get(name)
+		if err != nil || string(pod.UID) != uid {
+			if !a.ownsUID(types.UID(uid)) {
+				continue
+			}
+			a.cfg.Runtime.Stop(ctx, c.ID, 0)
+			a.cfg.Runtime.Remove(ctx, c.ID)
+			continue
+		}
+		st := a.stateOf(pod)
+		if st.netns == "" {
+			st.netns = a.cfg.PodNet.PodNetnsPath(uid)
+			st.ip = pod.Status.PodIP
+			st.started = time.Now()
+			if pod.Status.StartTime != nil {
+				st.started = pod.Status.StartTime.Time
+			}
+			for _, cs := range pod.Status.ContainerStatuses {
+				st.restarts[cs.Name] = cs.RestartCount
+				if cs.State.Running != nil {
+					st.startedAt[cs.Name] = cs.State.Running.StartedAt.Time
+				}
+			}
+		}
+		a.queue.Add(ns + "/" + name)
+	}
+}
+
+// ownsUID reports whether a container label belongs to this node's pods:
+// the pod network of this node allocated its address.
+func (a *Agent) ownsUID(uid types.UID) bool {
+	_, err := os.Stat(a.cfg.PodNet.PodNetnsPath(string(uid)))
+	return err == nil
+}
+
+func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, st *podState) error {
+	status := a.podStatus(ctx, pod, st)
+	if reflect.DeepEqual(stripTimes(pod.Status), stripTimes(status)) {
+		return nil
+	}
+	next := pod.DeepCopy()
+	next.Status = status
+	_, err := a.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil // a newer version is coming through the informer
+	}
+	return err
+}

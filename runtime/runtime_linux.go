@@ -1,0 +1,406 @@
+//go:build linux
+
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ErrImageNotFound: the image is not in the store.
+var ErrImageNotFound = errors.New("image not found")
+
+// Runtime runs containers in one containerd namespace.
+type Runtime struct {
+	c           *client.Client
+	ns          string
+	snapshotter string
+}
+
+// New returns the runtime for namespace ns.
+func New(c *client.Client, ns string) *Runtime {
+	return &Runtime{c: c, ns: ns, snapshotter: "overlayfs"}
+}
+
+func (r *Runtime) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.ns)
+}
+
+// Image describes a stored image.
+type Image struct {
+	Ref    string
+	Digest string // the image ID (config digest), like kubelet's imageID
+	Size   int64
+}
+
+// ImportImage loads a docker-save or OCI archive and unpacks it.
+func (r *Runtime) ImportImage(ctx context.Context, rd io.Reader) ([]Image, error) {
+	ctx = r.ctx(ctx)
+	imgs, err := r.c.Import(ctx, rd, client.WithAllPlatforms(false))
+	if err != nil {
+		return nil, fmt.Errorf("import image: %w", err)
+	}
+	var out []Image
+	for _, img := range imgs {
+		i := client.NewImage(r.c, img)
+		if err := i.Unpack(ctx, r.snapshotter); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", img.Name, err)
+		}
+		out = append(out, r.describe(ctx, i))
+	}
+	return out, nil
+}
+
+func (r *Runtime) describe(ctx context.Context, i client.Image) Image {
+	im := Image{Ref: i.Name()}
+	if cfg, err := i.Config(ctx); err == nil {
+		im.Digest = cfg.Digest.String()
+	}
+	im.Size, _ = i.Size(ctx)
+	return im
+}
+
+// GetImage finds a stored image by reference.
+func (r *Runtime) GetImage(ctx context.Context, ref string) (Image, error) {
+	ctx = r.ctx(ctx)
+	i, err := r.c.GetImage(ctx, NormalizeRef(ref))
+	if errdefs.IsNotFound(err) {
+		return Image{}, ErrImageNotFound
+	}
+	if err != nil {
+		return Image{}, err
+	}
+	return r.describe(ctx, i), nil
+}
+
+// PullImage pulls and unpacks ref.
+func (r *Runtime) PullImage(ctx context.Context, ref string) (Image, error) {
+	ctx = r.ctx(ctx)
+	i, err := r.c.Pull(ctx, NormalizeRef(ref), client.WithPullUnpack, client.WithPullSnapshotter(r.snapshotter))
+	if err != nil {
+		return Image{}, err
+	}
+	return r.describe(ctx, i), nil
+}
+
+// ListImages lists stored images.
+func (r *Runtime) ListImages(ctx context.Context) ([]Image, error) {
+	ctx = r.ctx(ctx)
+	imgs, err := r.c.ListImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, i := range imgs {
+		out = append(out, r.describe(ctx, i))
+	}
+	return out, nil
+}
+
+// RemoveImage deletes an image.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	return r.c.ImageService().Delete(r.ctx(ctx), NormalizeRef(ref), images.SynchronousDelete())
+}
+
+// ContainerSpec is what the agent asks to run.
+type ContainerSpec struct {
+	ID          string
+	Image       string
+	Command     []string // replaces the image entrypoint
+	Args        []string // replaces the image cmd
+	Env         []string
+	WorkingDir  string
+	NetNS       string // the pod's netns path
+	Hostname    string
+	Mounts      []specs.Mount
+	Labels      map[string]string
+	LogPath     string
+	MemoryLimit int64 // bytes; 0 = none
+	CPUShares   uint64
+	CPUQuota    int64
+	CPUPeriod   uint64
+}
+
+// Run creates and starts a container; its output goes to LogPath, written
+// by the shim so it keeps flowing if the daemon dies.
+func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
+	ctx = r.ctx(ctx)
+	img, err := r.c.GetImage(ctx, NormalizeRef(s.Image))
+	if err != nil {
+		return fmt.Errorf("image %s: %w", s.Image, err)
+	}
+	opts := []oci.SpecOpts{
+		oci.WithImageConfigArgs(img, append(append([]string{}, s.Command...), s.Args...)),
+		oci.WithHostname(s.Hostname),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNS}),
+		oci.WithMounts(s.Mounts),
+		oci.WithEnv(s.Env),
+	}
+	if len(s.Command) == 0 && len(s.Args) > 0 {
+		opts[0] = withArgsOnly(img, s.Args)
+	} else if len(s.Command) == 0 {
+		opts[0] = oci.WithImageConfig(img)
+	}
+	if s.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(s.WorkingDir))
+	}
+	if s.MemoryLimit > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(s.MemoryLimit)))
+	}
+	if s.CPUShares > 0 {
+		opts = append(opts, oci.WithCPUShares(s.CPUShares))
+	}
+	if s.CPUQuota > 0 {
+		opts = append(opts, oci.WithCPUCFS(s.CPUQuota, s.CPUPeriod))
+	}
+	// Remove what an earlier attempt left with the same id.
+	r.Remove(context.WithoutCancel(ctx), s.ID)
+	ctr, err := r.c.NewContainer(ctx, s.ID,
+		client.WithImage(img),
+		client.WithNewSnapshot(s.ID, img),
+		client.WithNewSpec(opts...),
+		client.WithContainerLabels(s.Labels),
+	)
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", s.ID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
+		return err
+	}
+	task, err := ctr.NewTask(ctx, cio.LogFile(s.LogPath))
+	if err != nil {
+		return fmt.Errorf("create task %s: %w", s.ID, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		task.Delete(ctx)
+		return fmt.Errorf("start %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// withArgsOnly keeps the image entrypoint and replaces its cmd.
+func withArgsOnly(img client.Image, args []string) oci.SpecOpts {
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, sp *oci.Spec) error {
+		if err := oci.WithImageConfig(img)(ctx, c, ctr, sp); err != nil {
+			return err
+		}
+		cfg, err := img.Spec(ctx)
+		if err != nil {
+			return err
+		}
+		sp.Process.Args = append(append([]string{}, cfg.Config.Entrypoint...), args...)
+		return nil
+	}
+}
+
+// Status of a container.
+type Status struct {
+	ID         string
+	Labels     map[string]string
+	Running    bool
+	Created    bool // container exists but its task never ran or is gone
+	Pid        uint32
+	ExitCode   uint32
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ImageRef   string
+}
+
+// Inspect returns a container's state.
+func (r *Runtime) Inspect(ctx context.Context, id string) (Status, error) {
+	ctx = r.ctx(ctx)
+	ctr, err := r.c.LoadContainer(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	return r.status(ctx, ctr)
+}
+
+func (r *Runtime) status(ctx context.Context, ctr client.Container) (Status, error) {
+	info, err := ctr.Info(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{ID: ctr.ID(), Labels: info.Labels, ImageRef: info.Image}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		st.Created = true
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	ts, err := task.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Pid = task.Pid()
+	switch ts.Status {
+	case client.Running, client.Paused, client.Pausing:
+		st.Running = true
+	default:
+		st.ExitCode, st.FinishedAt = ts.ExitStatus, ts.ExitTime
+	}
+	return st, nil
+}
+
+// List returns the containers carrying all the given labels.
+func (r *Runtime) List(ctx context.Context, labels map[string]string) ([]Status, error) {
+	ctx = r.ctx(ctx)
+	var filters []string
+	for k, v := range labels {
+		filters = append(filters, fmt.Sprintf("labels.%q==%q", k, v))
+	}
+	ctrs, err := r.c.Containers(ctx, joinFilters(filters))
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, c := range ctrs {
+		st, err := r.status(ctx, c)
+		if err == nil {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+func joinFilters(fs []string) string {
+	out := ""
+	for i, f := range fs {
+		if i > 0 {
+			out += ","
+		}
+		out += f
+	}
+	return out
+}
+
+// Wait returns a channel that gets the container's exit code.
+func (r *Runtime) Wait(ctx context.Context, id string) (<-chan uint32, error) {
+	ctx = r.ctx(ctx)
+	ctr, err := r.c.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan uint32, 1)
+	go func() {
+		defer close(out)
+		select {
+		case st := <-ch:
+			out <- st.ExitCode()
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}
+
+// Stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	ctx = r.ctx(ctx)
+	ctr, err := r.c.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exit:
+		return nil
+	case <-t.C:
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-exit:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("container %s did not exit after SIGKILL", id)
+	}
+	return nil
+}
+
+// Remove deletes the container's task, container and snapshot.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	ctx = r.ctx(ctx)
+	ctr, err := r.c.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task %s: %w", id, err)
+		}
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveAll deletes every container and image of the namespace, then the
+// namespace itself (used by delete).
+func (r *Runtime) RemoveAll(ctx context.Context) error {
+	all, err := r.List(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
+		if err := r.Remove(ctx, c.ID); err != nil {
+			return err
+		}
+	}
+	imgs, err := r.c.ListImages(r.ctx(ctx))
+	if err != nil {
+		return err
+	}
+	for _, i := range imgs {
+		if err := r.c.ImageService().Delete(r.ctx(ctx), i.Name(), images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
