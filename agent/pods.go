@@ -102,12 +102,12 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	var errs []error
 	for _, c := range pod.Spec.Containers {
-		if err := a.ensureContainer(ctx, pod, st, c); err != nil {
-			return err
-		}
+		errs = append(errs, a.ensureContainer(ctx, pod, st, c))
 	}
-	return a.updateStatus(ctx, pod, st)
+	errs = append(errs, a.updateStatus(ctx, pod, st))
+	return errors.Join(errs...)
 }
 
 func (a *Agent) recorderKill(pod *corev1.Pod) {

@@ -178,7 +178,7 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, gv sc
 				Name: res.Plural, SingularName: res.Singular, Namespaced: res.Namespaced, Kind: res.Kind,
 				Verbs: res.Verbs, ShortNames: res.ShortNames, Categories: res.Categories,
 			})
-			for _, sub := range servedSubresources(res) {
+			for _, sub := range s.servedSubresources(res) {
 				kind, verbs := subresourceKind(res, sub)
 				list.APIResources = append(list.APIResources, metav1.APIResource{
 					Name: res.Plural + "/" + sub, Namespaced: res.Namespaced, Kind: kind.Kind,
@@ -212,7 +212,7 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bo
 					ShortNames: res.ShortNames, Categories: res.Categories,
 					ResponseKind: &metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind},
 				}
-				for _, sub := range servedSubresources(res) {
+				for _, sub := range s.servedSubresources(res) {
 					kind, verbs := subresourceKind(res, sub)
 					rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{
 						Subresource: sub, Verbs: verbs,
@@ -231,14 +231,22 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bo
 }
 
 // servedSubresources are the declared subresources this server implements.
-func servedSubresources(r *registry.Resource) []string {
+func (s *Server) servedSubresources(r *registry.Resource) []string {
 	var out []string
 	for _, sub := range r.Subresources {
-		if implementedSubresources[sub] {
+		if s.implements(sub) {
 			out = append(out, sub)
 		}
 	}
 	return out
+}
+
+// implements reports whether a subresource is served.
+func (s *Server) implements(sub string) bool {
+	if sub == "log" {
+		return s.cfg.PodLogs != nil
+	}
+	return implementedSubresources[sub]
 }
 
 // implementedSubresources grows as handlers land; discovery never

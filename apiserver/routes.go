@@ -108,7 +108,7 @@ func (s *Server) parseResourcePath(r *http.Request, gv schema.GroupVersion, part
 	}
 	if len(parts) > 2 {
 		info.subresource = parts[2]
-		if !implementedSubresources[info.subresource] || !contains(res.Subresources, info.subresource) {
+		if !s.implements(info.subresource) || !contains(res.Subresources, info.subresource) {
 			return nil, notFoundPath(r)
 		}
 	}
@@ -165,6 +165,8 @@ func contains(list []string, s string) bool {
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	var err error
 	switch {
+	case info.subresource == "log":
+		err = s.serveLog(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):

@@ -4,9 +4,8 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
+	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/runtime"
@@ -14,7 +13,7 @@ import (
 
 // containerdConfig places a profile's managed containerd: images and
 // snapshots under the profile, runtime state and the socket under /run.
-func containerdConfig(p cluster.Profile, cfg cluster.Config, log *logWriter) runtime.ContainerdConfig {
+func containerdConfig(p cluster.Profile, cfg cluster.Config, log io.Writer) runtime.ContainerdConfig {
 	return runtime.ContainerdConfig{
 		Address:   cfg.ContainerdAddress,
 		Root:      filepath.Join(p.Dir, "containerd"),
@@ -24,20 +23,10 @@ func containerdConfig(p cluster.Profile, cfg cluster.Config, log *logWriter) run
 	}
 }
 
-// logWriter sends containerd's output to the daemon log, one record per line.
-type logWriter struct{ log *slog.Logger }
-
-func (w logWriter) Write(b []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		w.log.Debug(line, "component", "containerd")
-	}
-	return len(b), nil
-}
-
 // removeContainers deletes every container and image of the profile (used
 // by delete), starting its containerd for the purpose when needed.
 func removeContainers(ctx context.Context, p cluster.Profile, cfg cluster.Config) error {
-	cd, err := runtime.StartContainerd(ctx, containerdConfig(p, cfg, &logWriter{slog.New(slog.DiscardHandler)}))
+	cd, err := runtime.StartContainerd(ctx, containerdConfig(p, cfg, io.Discard))
 	if err != nil {
 		return err
 	}

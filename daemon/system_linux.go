@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
@@ -98,6 +100,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		AdvertiseAddress: s.net.apiIP(),
 		AdvertisePort:    cfg.Cluster.APIServerPort,
 		Logger:           s.log,
+		PodLogs:          s.podLogs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)
@@ -124,7 +127,14 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
-	s.cd, err = runtime.StartContainerd(ctx, containerdConfig(p, cfg.Cluster, &logWriter{s.log}))
+	// containerd writes to its own file, not through a pipe to us: it must
+	// outlive a kill -9 of the daemon without dying of SIGPIPE.
+	cdLog, err := os.OpenFile(filepath.Join(p.Dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open containerd log: %w", err)
+	}
+	defer cdLog.Close()
+	s.cd, err = runtime.StartContainerd(ctx, containerdConfig(p, cfg.Cluster, cdLog))
 	if err != nil {
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}
@@ -223,4 +233,14 @@ func (s *System) close() {
 			s.log.Error("close store", "err", err)
 		}
 	}
+}
+
+// podLogs serves `kubectl logs` from the agent of the pod's node.
+func (s *System) podLogs(ctx context.Context, pod *corev1.Pod, container string, opts *corev1.PodLogOptions, w io.Writer) error {
+	for i, n := range s.state.Nodes {
+		if n.Name == pod.Spec.NodeName && i < len(s.nodes) {
+			return s.nodes[i].Logs(ctx, pod, container, opts, w)
+		}
+	}
+	return fmt.Errorf("node %q of pod %s is not part of this cluster", pod.Spec.NodeName, pod.Name)
 }

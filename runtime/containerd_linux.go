@@ -48,11 +48,14 @@ func StartContainerd(ctx context.Context, cfg ContainerdConfig) (*Containerd, er
 	if addr == "" {
 		c.managed = true
 		addr = SocketPath(cfg.State)
-		if cl, err := dial(ctx, addr, 2*time.Second); err == nil {
-			c.client = cl
-			c.proc = findPid(cfg.State)
-			return c, nil
+		// After a kill -9 of the daemon its containerd still runs: adopt it.
+		if proc := findPid(cfg.State); proc != nil && proc.Signal(syscall.Signal(0)) == nil {
+			if cl, err := dial(ctx, addr, 2*time.Second); err == nil {
+				c.client, c.proc = cl, proc
+				return c, nil
+			}
 		}
+		os.Remove(addr) // a stale socket of an ended containerd
 		if err := c.spawn(); err != nil {
 			return nil, err
 		}
@@ -74,7 +77,10 @@ func dial(ctx context.Context, addr string, timeout time.Duration) (*client.Clie
 		if _, err := os.Stat(addr); err == nil {
 			cl, err := client.New(addr, client.WithTimeout(timeout))
 			if err == nil {
-				if _, err = cl.Version(ctx); err == nil {
+				vctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				_, err = cl.Version(vctx)
+				cancel()
+				if err == nil {
 					return cl, nil
 				}
 				cl.Close()

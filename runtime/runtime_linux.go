@@ -168,8 +168,11 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	if s.CPUQuota > 0 {
 		opts = append(opts, oci.WithCPUCFS(s.CPUQuota, s.CPUPeriod))
 	}
-	// Remove what an earlier attempt left with the same id.
+	// Remove what an earlier attempt (or a crash) left with the same id.
 	r.Remove(context.WithoutCancel(ctx), s.ID)
+	if err := r.c.SnapshotService(r.snapshotter).Remove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove stale snapshot %s: %w", s.ID, err)
+	}
 	ctr, err := r.c.NewContainer(ctx, s.ID,
 		client.WithImage(img),
 		client.WithNewSnapshot(s.ID, img),
