@@ -155,6 +155,10 @@ func (a *Agent) stopAll(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+			// The address stays reserved for the pod's return after start.
+			if err := a.cfg.PodNet.RemoveNetns(st.uid); err != nil {
+				a.log.Info("remove pod netns", "pod", st.key, "err", err)
+			}
 		}()
 	}
 	wg.Wait()

@@ -31,8 +31,9 @@ const (
 
 // podState is what the agent remembers of a pod between syncs.
 type podState struct {
-	uid       string
-	key       string
+	uid         string
+	key         string
+	terminating bool
 	netns     string
 	ip        string
 	grace     int64
@@ -78,15 +79,28 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	}
 	st := a.stateOf(pod)
 	if pod.DeletionTimestamp != nil {
-		a.recorderKill(pod)
-		a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
-		zero := int64(0)
-		uid := pod.UID
-		err := a.cfg.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("confirm deletion of %s: %w", key, err)
+		// Each pod terminates on its own, in parallel, like kubelet's pod
+		// workers: one pod's grace period does not hold up the others.
+		a.mu.Lock()
+		already := st.terminating
+		st.terminating = true
+		a.mu.Unlock()
+		if already {
+			return nil
 		}
-		a.forget(st.uid)
+		a.recorderKill(pod)
+		a.waiters.Add(1)
+		go func() {
+			defer a.waiters.Done()
+			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+			zero := int64(0)
+			uid := pod.UID
+			err := a.cfg.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				a.log.Info("confirm pod deletion", "pod", key, "err", err)
+			}
+			a.forget(st.uid)
+		}()
 		return nil
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {

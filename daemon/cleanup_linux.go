@@ -44,6 +44,9 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 			return err
 		}
 	}
+	if err := network.UnmountAll(p.Name); err != nil {
+		return fmt.Errorf("unmount namespaces: %w", err)
+	}
 	if err := os.RemoveAll(p.RunDir()); err != nil {
 		return fmt.Errorf("remove %s: %w", p.RunDir(), err)
 	}

@@ -184,3 +184,25 @@ func (p PodNet) Teardown(uid string) error {
 	}
 	return nil
 }
+
+// RemoveNetns removes the pod's netns but keeps its address reserved (the
+// daemon stops; the pod comes back with the same IP).
+func (p PodNet) RemoveNetns(uid string) error { return removeNetns(p.PodNetnsPath(uid)) }
+
+// UnmountAll removes every netns mount of the profile (delete's last resort
+// after a crash left some behind).
+func UnmountAll(profile string) error {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	prefix := filepath.Join(RunDir, profile) + "/"
+	for _, line := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], prefix) {
+			if err := removeNetns(f[4]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
