@@ -34,16 +34,16 @@ type podState struct {
 	uid         string
 	key         string
 	terminating bool
-	netns     string
-	ip        string
-	grace     int64
-	started   time.Time
-	restarts  map[string]int32
-	last      map[string]*corev1.ContainerStateTerminated
-	backoff   map[string]time.Time // container → not before
-	waiting   map[string]*corev1.ContainerStateWaiting
-	watching  map[string]bool
-	startedAt map[string]time.Time
+	netns       string
+	ip          string
+	grace       int64
+	started     time.Time
+	restarts    map[string]int32
+	last        map[string]*corev1.ContainerStateTerminated
+	backoff     map[string]time.Time // container → not before
+	waiting     map[string]*corev1.ContainerStateWaiting
+	watching    map[string]bool
+	startedAt   map[string]time.Time
 }
 
 func containerID(uid, name string) string { return uid + "-" + name }
