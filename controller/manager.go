@@ -74,11 +74,15 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deployment controller: %w", err)
 	}
+	ep, err := NewEndpoints(EndpointsConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("endpoints controller: %w", err)
+	}
 	gc, err := NewGarbageCollector(GarbageCollectorConfig{Metadata: cfg.Metadata, Log: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, gc.Run}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, ep.Run, gc.Run}
 	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
 }

@@ -155,6 +155,9 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		}
 		s.nodes = append(s.nodes, a)
 	}
+	if err := s.startServices(ctx, cs); err != nil {
+		return nil, err
+	}
 	sched, err := scheduler.New(scheduler.Config{Client: cs, Informers: s.ctrl.Informers(), Log: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("build scheduler: %w", err)

@@ -29,6 +29,9 @@ type PodNet struct {
 	ClusterCIDR *net.IPNet
 }
 
+// Gateway is the node's address on nk0 (.1 of the pod range).
+func (p PodNet) Gateway() net.IP { return p.gateway() }
+
 func (p PodNet) gateway() net.IP {
 	ip := p.CIDR.IP.To4()
 	return net.IPv4(ip[0], ip[1], ip[2], 1)
