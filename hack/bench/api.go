@@ -27,7 +27,13 @@ type APIResult struct {
 	P99Milli float64 `json:"p99_ms"`
 }
 
-func runAPILoad(ctx context.Context, kubeconfig string, n int, w io.Writer) error {
+// loadResults is what the in-lab half of the benchmark reports.
+type loadResults struct {
+	API  []APIResult `json:"api"`
+	Pods PodResult   `json:"pods"`
+}
+
+func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image string, w io.Writer) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
@@ -73,7 +79,11 @@ func runAPILoad(ctx context.Context, kubeconfig string, n int, w io.Writer) erro
 		}
 		results = append(results, r)
 	}
-	return json.NewEncoder(w).Encode(results)
+	pr, err := podLatency(ctx, cs, image, pods)
+	if err != nil {
+		return fmt.Errorf("pod latency: %w", err)
+	}
+	return json.NewEncoder(w).Encode(loadResults{API: results, Pods: pr})
 }
 
 // load runs op for i in [0,n) over workers goroutines and measures it.

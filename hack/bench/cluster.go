@@ -13,12 +13,16 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/nanokube/nanokube/hack/testimages"
 	"github.com/nanokube/nanokube/internal/lab"
 )
 
 const profile = "bench"
 
-func run(ctx context.Context, binary string, objects int) (*Report, error) {
+// benchImage is the local busybox image the pod benchmark runs.
+const benchImage = "nanokube.local/busybox:bench"
+
+func run(ctx context.Context, binary string, objects, pods int) (*Report, error) {
 	binary, err := filepath.Abs(binary)
 	if err != nil {
 		return nil, err
@@ -78,15 +82,29 @@ func run(ctx context.Context, binary string, objects int) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects))
+	img := filepath.Join(l.Dir, "busybox.tar")
+	f, err := os.Create(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := testimages.BusyboxTar(f, benchImage); err != nil {
+		return nil, err
+	}
+	f.Close()
+	if _, err := nk("image", "load", "-p", profile, img); err != nil {
+		return nil, err
+	}
+	cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects), "-pods", fmt.Sprint(pods))
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("api load: %w", err)
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &rep.API); err != nil {
+	var res loadResults
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return nil, fmt.Errorf("parse api load results: %w", err)
 	}
+	rep.API, rep.Pods = res.API, res.Pods
 	return rep, nil
 }
 

@@ -28,6 +28,7 @@ type Report struct {
 	IdleCPUPct  float64            `json:"idle_cpu_percent_of_one_core"`
 	Store       map[string]float64 `json:"store"`
 	API         []APIResult        `json:"api"`
+	Pods        PodResult          `json:"pod_start"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -38,17 +39,18 @@ func main() {
 	apiLoad := flag.Bool("api-load", false, "internal: run the API load from inside the lab")
 	kubeconfig := flag.String("kubeconfig", "", "internal: kubeconfig for -api-load")
 	objects := flag.Int("objects", 2000, "objects created per API scenario")
+	pods := flag.Int("pods", 50, "pods started for the pod start latency")
 	flag.Parse()
 	ctx := context.Background()
 	if *apiLoad {
-		if err := runAPILoad(ctx, *kubeconfig, *objects, os.Stdout); err != nil {
+		if err := runAPILoad(ctx, *kubeconfig, *objects, *pods, benchImage, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "api load:", err)
 			os.Exit(1)
 		}
 		return
 	}
 	begin := time.Now()
-	rep, err := run(ctx, *binary, *objects)
+	rep, err := run(ctx, *binary, *objects, *pods)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
