@@ -43,6 +43,9 @@ type Config struct {
 	Log            *slog.Logger
 }
 
+// podWorkers is how many pods are started or stopped at once.
+const podWorkers = 8
+
 // Agent runs one node.
 type Agent struct {
 	cfg      Config
@@ -106,12 +109,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.heartbeat(ctx)
 	}()
 	if cache.WaitForCacheSync(ctx.Done(), a.informer.HasSynced) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for a.processNext(workCtx) {
-			}
-		}()
+		// Pod workers: the queue never hands one pod to two workers.
+		for range podWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for a.processNext(workCtx) {
+				}
+			}()
+		}
 		a.adopt(workCtx)
 	}
 	<-ctx.Done()
