@@ -44,6 +44,12 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 			return err
 		}
 	}
+	if cfgErr == nil && cfg.Driver == "host" {
+		n := &clusterNet{profile: p.Name, driver: "host"}
+		if err := n.podNet(0).Remove(); err != nil {
+			return fmt.Errorf("remove host pod network: %w", err)
+		}
+	}
 	if err := network.UnmountAll(p.Name); err != nil {
 		return fmt.Errorf("unmount namespaces: %w", err)
 	}

@@ -122,3 +122,15 @@ func TestIntegrationCLIErrors(t *testing.T) {
 		t.Errorf("a rejected start left profile e2e-bad behind")
 	}
 }
+
+// TestIntegrationHostDriver: the host driver (no namespaces, API on
+// 127.0.0.1) runs a node and leaves nothing behind.
+func TestIntegrationHostDriver(t *testing.T) {
+	l := theLab
+	const p = "e2e-host"
+	l.startProfile(t, p, "--driver=host")
+	if ip := strings.TrimSpace(l.nanokube(t, "ip", "-p", p).stdout); ip != "127.0.0.1" {
+		t.Errorf("nanokube ip = %q, want 127.0.0.1", ip)
+	}
+	l.kubectl(t, p, "wait", "--for=condition=Ready", "node/"+p, "--timeout=60s")
+}

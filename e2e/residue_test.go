@@ -35,7 +35,7 @@ func (l *lab) residue(profile string) []string {
 	ctx := context.Background()
 	if r := l.run(ctx, nil, "nft", "list", "tables"); r.code == 0 {
 		for _, line := range strings.Split(r.stdout, "\n") {
-			if strings.Contains(line, profile) {
+			if strings.Contains(line, profile) || (strings.TrimSpace(line) == "table ip nanokube" && len(l.otherProfiles(profile)) == 0) {
 				left = append(left, "nftables "+line)
 			}
 		}
@@ -107,4 +107,16 @@ func processesOf(profile string) []string {
 		}
 	}
 	return left
+}
+
+// otherProfiles lists the lab's profiles other than profile.
+func (l *lab) otherProfiles(profile string) []string {
+	var out []string
+	entries, _ := os.ReadDir(filepath.Join(l.Home, "profiles"))
+	for _, e := range entries {
+		if e.Name() != profile {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

@@ -209,3 +209,24 @@ func UnmountAll(profile string) error {
 	}
 	return nil
 }
+
+// Remove deletes what Ensure made where the node netns outlives the
+// profile (the host driver): nk0, the masquerade rule and the proxy table.
+func (p PodNet) Remove() error {
+	return Do(p.NodeNetns, func() error {
+		if err := deleteLink(PodBridge); err != nil {
+			return err
+		}
+		ipt, err := iptables.New()
+		if err != nil {
+			return fmt.Errorf("iptables: %w", err)
+		}
+		rule := []string{"-s", p.CIDR.String(), "!", "-d", p.ClusterCIDR.String(), "-m", "comment", "--comment", "nanokube:" + p.Profile + " pod masquerade", "-j", "MASQUERADE"}
+		if ok, _ := ipt.Exists("nat", "POSTROUTING", rule...); ok {
+			if err := ipt.Delete("nat", "POSTROUTING", rule...); err != nil {
+				return fmt.Errorf("delete masquerade rule: %w", err)
+			}
+		}
+		return RemoveProxy("")
+	})
+}
