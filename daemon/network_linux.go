@@ -54,6 +54,17 @@ func setupNetwork(p cluster.Profile, cfg cluster.Config) (*clusterNet, error) {
 		}
 		n.nodes = append(n.nodes, node)
 	}
+	for i, node := range n.nodes {
+		var routes []network.PodRoute
+		for j, other := range n.nodes {
+			if j != i {
+				routes = append(routes, network.PodRoute{CIDR: n.podNet(j).CIDR, Via: other.IP})
+			}
+		}
+		if err := network.EnsurePodRoutes(network.NetnsPath(p.Name, node.Name), routes); err != nil {
+			return nil, fmt.Errorf("pod routes of node %q: %w", node.Name, err)
+		}
+	}
 	return n, nil
 }
 
