@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/nanokube/nanokube/internal/lines"
 )
 
 // Logs writes a container's output for `kubectl logs` (tail, limit, follow).
@@ -35,7 +36,9 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 		return err
 	}
 	if opts.TailLines != nil {
-		data = tail(data, int(*opts.TailLines))
+		if *opts.TailLines >= 0 {
+			data = lines.Last(data, int(*opts.TailLines))
+		}
 	}
 	if opts.LimitBytes != nil && int64(len(data)) > *opts.LimitBytes {
 		data = data[:*opts.LimitBytes]
@@ -70,24 +73,6 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 		case <-t.C:
 		}
 	}
-}
-
-func tail(b []byte, n int) []byte {
-	if n < 0 {
-		return b
-	}
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 || n == 0 {
-		return nil
-	}
-	i := len(b)
-	for ; n > 0 && i > 0; n-- {
-		i = bytes.LastIndexByte(b[:i], '\n')
-		if i < 0 {
-			return append(b, '\n')
-		}
-	}
-	return append(b[i+1:], '\n')
 }
 
 // PodFor returns the pod if this agent runs it.

@@ -37,30 +37,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		if err != nil {
 			return err
 		}
-		var patched []byte
-		switch pt {
-		case types.JSONPatchType:
-			p, err := jsonpatch.DecodePatch(body)
-			if err != nil {
-				return badRequest("%v", err)
-			}
-			patched, err = p.Apply(curJSON)
-			if err != nil {
-				return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.GroupVersionResource().GroupResource(), info.name, err.Error(), 0, false)
-			}
-		case types.MergePatchType:
-			patched, err = jsonpatch.MergePatch(curJSON, body)
-			if err != nil {
-				return badRequest("%v", err)
-			}
-		case types.StrategicMergePatchType:
-			patched, err = strategicpatch.StrategicMergePatch(curJSON, body, res.New())
-			if err != nil {
-				return badRequest("%v", err)
-			}
-		default:
-			return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH", res.GroupVersionResource().GroupResource(), info.name,
-				"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json", 0, false)
+		patched, err := applyPatch(pt, curJSON, body, res.New())
+		if err != nil {
+			return err
 		}
 		obj := res.New()
 		if err := s.decodePatched(w, r, res.GroupVersionKind(), patched, obj); err != nil {
@@ -107,4 +86,39 @@ func patchHasRV(body []byte) bool {
 		}
 	}
 	return m.Metadata.ResourceVersion != ""
+}
+
+// errUnknownPatch answers a PATCH with an unsupported content type.
+var errUnknownPatch = apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH", schema.GroupResource{}, "",
+	"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json", 0, false)
+
+// applyPatch applies a JSON, merge or strategic-merge patch to the JSON
+// document cur; dataStruct is the Go type that carries the strategic-merge
+// metadata.
+func applyPatch(pt types.PatchType, cur, body []byte, dataStruct runtime.Object) ([]byte, error) {
+	switch pt {
+	case types.JSONPatchType:
+		p, err := jsonpatch.DecodePatch(body)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		out, err := p.Apply(cur)
+		if err != nil {
+			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "PATCH", schema.GroupResource{}, "", err.Error(), 0, false)
+		}
+		return out, nil
+	case types.MergePatchType:
+		out, err := jsonpatch.MergePatch(cur, body)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		return out, nil
+	case types.StrategicMergePatchType:
+		out, err := strategicpatch.StrategicMergePatch(cur, body, dataStruct)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		return out, nil
+	}
+	return nil, errUnknownPatch
 }

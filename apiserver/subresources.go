@@ -13,9 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
-
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 )
 
 // scaleOf reads the scale of a workload through its unstructured form, so
@@ -102,24 +99,9 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info *reques
 			}
 		case "patch":
 			curJSON, _ := json.Marshal(cur)
-			var patched []byte
-			switch types.PatchType(contentType(r)) {
-			case types.JSONPatchType:
-				p, err := jsonpatch.DecodePatch(body)
-				if err != nil {
-					return badRequest("%v", err)
-				}
-				patched, err = p.Apply(curJSON)
-				if err != nil {
-					return badRequest("%v", err)
-				}
-			case types.StrategicMergePatchType:
-				patched, err = strategicpatch.StrategicMergePatch(curJSON, body, &autoscalingv1.Scale{})
-			default:
-				patched, err = jsonpatch.MergePatch(curJSON, body)
-			}
+			patched, err := applyPatch(types.PatchType(contentType(r)), curJSON, body, &autoscalingv1.Scale{})
 			if err != nil {
-				return badRequest("%v", err)
+				return err
 			}
 			if err := json.Unmarshal(patched, want); err != nil {
 				return badRequest("%v", err)

@@ -1,12 +1,13 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/nanokube/nanokube/internal/lines"
 )
 
 // Logs prints the daemon's log: the last n lines (0 = all), then, with
@@ -25,7 +26,7 @@ func Logs(ctx context.Context, p Profile, w io.Writer, n int, follow bool) error
 		return fmt.Errorf("read daemon log: %w", err)
 	}
 	if n > 0 {
-		b = lastLines(b, n)
+		b = lines.Last(b, n)
 	}
 	if _, err := w.Write(b); err != nil || !follow {
 		return err
@@ -42,18 +43,6 @@ func Logs(ctx context.Context, p Profile, w io.Writer, n int, follow bool) error
 		case <-tick.C:
 		}
 	}
-}
-
-func lastLines(b []byte, n int) []byte {
-	b = bytes.TrimRight(b, "\n")
-	i := len(b)
-	for ; n > 0 && i > 0; n-- {
-		i = bytes.LastIndexByte(b[:i], '\n')
-		if i < 0 {
-			return append(b, '\n')
-		}
-	}
-	return append(b[i+1:], '\n')
 }
 
 // ProfileInfo is one row of `nanokube profile list`.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nanokube/nanokube/internal/lines"
 )
 
 func TestValidateProfileName(t *testing.T) {
@@ -101,8 +103,8 @@ func TestLastLines(t *testing.T) {
 		{"a\nb\nc\n", 1, "c\n"},
 	}
 	for _, c := range cases {
-		if got := string(lastLines([]byte(c.in), c.n)); got != c.want {
-			t.Errorf("lastLines(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		if got := string(lines.Last([]byte(c.in), c.n)); got != c.want {
+			t.Errorf("lines.Last(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
 	}
 }
