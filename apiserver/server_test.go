@@ -1,0 +1,160 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/store"
+)
+
+// newTestServer runs a server over a temp store and returns a client-go
+// clientset on its in-process connection.
+func newTestServer(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db"), Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Resources: registry.Resources()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("server ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server not ready in 10s")
+	}
+	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestCRUDConflictsAndValidation(t *testing.T) {
+	cs := newTestServer(t)
+	ctx := t.Context()
+	cms := cs.CoreV1().ConfigMaps("default")
+	cm, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"x": "1"}}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.UID == "" || cm.ResourceVersion == "" || cm.CreationTimestamp.IsZero() {
+		t.Errorf("created object lacks uid/resourceVersion/creationTimestamp: %+v", cm.ObjectMeta)
+	}
+	if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); !apierrors.IsAlreadyExists(err) {
+		t.Errorf("second create = %v, want AlreadyExists", err)
+	}
+	stale := cm.DeepCopy()
+	cm.Data["k"] = "v2"
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stale.Data["k"] = "v3"
+	if _, err := cms.Update(ctx, stale, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+		t.Errorf("update with a stale resourceVersion = %v, want Conflict", err)
+	}
+	_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "Bad_Name"}}, metav1.CreateOptions{})
+	var se apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &se) || len(se.Status().Details.Causes) == 0 || se.Status().Details.Causes[0].Field != "metadata.name" {
+		t.Errorf("invalid name = %v, want 422 with a metadata.name cause", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("nowhere").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("create in a missing namespace = %v, want NotFound", err)
+	}
+	list, err := cms.List(ctx, metav1.ListOptions{LabelSelector: "x=1"})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Data["k"] != "v2" {
+		t.Errorf("list by label = %+v, %v", list, err)
+	}
+}
+
+func TestWatchAndFinalizers(t *testing.T) {
+	cs := newTestServer(t)
+	ctx := t.Context()
+	cms := cs.CoreV1().ConfigMaps("default")
+	list, err := cms.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.com/hold"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cms.Delete(ctx, "held", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := cms.Get(ctx, "held", metav1.GetOptions{})
+	if err != nil || held.DeletionTimestamp == nil {
+		t.Fatalf("an object with a finalizer was removed or not marked: %v", err)
+	}
+	held.Finalizers = nil
+	if _, err := cms.Update(ctx, held, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cms.Get(ctx, "held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("object still there after its last finalizer went: %v", err)
+	}
+	var types []watch.EventType
+	timeout := time.After(5 * time.Second)
+	for len(types) < 3 {
+		select {
+		case ev := <-w.ResultChan():
+			types = append(types, ev.Type)
+		case <-timeout:
+			t.Fatalf("watch saw %v, want ADDED MODIFIED DELETED", types)
+		}
+	}
+	if types[0] != watch.Added || types[1] != watch.Modified || types[2] != watch.Modified && types[2] != watch.Deleted {
+		t.Errorf("watch events = %v", types)
+	}
+}
+
+func TestServiceAllocation(t *testing.T) {
+	cs := newTestServer(t)
+	ctx := t.Context()
+	svcs := cs.CoreV1().Services("default")
+	svc, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP == "" || svc.Spec.Ports[0].NodePort < 30000 || svc.Spec.Ports[0].TargetPort.IntValue() != 80 {
+		t.Errorf("service not allocated or defaulted: %+v", svc.Spec)
+	}
+	_, err = svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "dup"},
+		Spec: corev1.ServiceSpec{ClusterIP: svc.Spec.ClusterIP, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) {
+		t.Errorf("a second service on the same IP = %v, want Invalid", err)
+	}
+	if err := svcs.Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "reuse"},
+		Spec: corev1.ServiceSpec{ClusterIP: svc.Spec.ClusterIP, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("the IP of a deleted service is not free again: %v", err)
+	}
+}
