@@ -44,6 +44,7 @@ type podState struct {
 	waiting     map[string]*corev1.ContainerStateWaiting
 	watching    map[string]bool
 	startedAt   map[string]time.Time
+	probes      map[string]*probeState
 }
 
 func containerID(uid, name string) string { return uid + "-" + name }
@@ -55,7 +56,7 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 	if st == nil {
 		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
 			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
-			watching: map[string]bool{}, startedAt: map[string]time.Time{}}
+			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}}
 		a.state[string(pod.UID)] = st
 	}
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -140,8 +141,15 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 	exists := err == nil
 	if exists && cur.Running {
 		a.watch(pod, st, c.Name)
+		a.mu.Lock()
+		probing := st.probes[c.Name] != nil
+		a.mu.Unlock()
+		if !probing {
+			a.startProbes(pod, st, c) // adopted after a restart of the daemon
+		}
 		return nil
 	}
+	a.stopProbes(st, c.Name)
 	if exists && !cur.Created {
 		// It exited: remember how, then decide about a restart.
 		code := int32(cur.ExitCode)
@@ -189,6 +197,7 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	st.watching[c.Name] = false
 	a.watch(pod, st, c.Name)
+	a.startProbes(pod, st, c)
 	return nil
 }
 
@@ -386,6 +395,12 @@ func (a *Agent) forgetByKey(ctx context.Context, key string) {
 
 // killPod stops and removes every container of the pod.
 func (a *Agent) killPod(ctx context.Context, st *podState, grace time.Duration) {
+	a.mu.Lock()
+	for name, ps := range st.probes {
+		ps.cancel()
+		delete(st.probes, name)
+	}
+	a.mu.Unlock()
 	list, err := a.cfg.Runtime.List(ctx, map[string]string{labelPodUID: st.uid})
 	if err != nil {
 		a.log.Info("list pod containers", "pod", st.key, "err", err)

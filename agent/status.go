@@ -37,11 +37,13 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 		case err == nil && rt.Running:
 			cs.ContainerID = "containerd://" + id
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(st.startedAt[c.Name].Truncate(1e9))}
-			cs.Ready = true
-			t := true
-			cs.Started = &t
+			isReady, started := a.probeReady(st, c.Name)
+			cs.Ready = isReady
+			cs.Started = &started
 			running++
-			ready++
+			if isReady {
+				ready++
+			}
 		case st.waiting[c.Name] != nil:
 			cs.State.Waiting = st.waiting[c.Name]
 		case err == nil && !rt.Created && st.last[c.Name] != nil:

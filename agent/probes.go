@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/nanokube/nanokube/network"
+)
+
+// probeState is what a container's probes last found.
+type probeState struct {
+	cancel  context.CancelFunc
+	ready   bool // readiness (true when there is no readiness probe)
+	started bool // startup probe passed (true when there is none)
+}
+
+// startProbes runs the container's probes until its context ends: the
+// readiness result drives the Ready condition, a failing liveness probe
+// restarts the container, like kubelet.
+func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
+	a.mu.Lock()
+	if old := st.probes[c.Name]; old != nil {
+		old.cancel()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := &probeState{cancel: cancel, ready: c.ReadinessProbe == nil, started: c.StartupProbe == nil}
+	st.probes[c.Name] = ps
+	a.mu.Unlock()
+	run := func(kind string, p *corev1.Probe, onResult func(ok bool, failures int32) bool) {
+		a.waiters.Add(1)
+		go func() {
+			defer a.waiters.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(p.InitialDelaySeconds) * time.Second):
+			}
+			t := time.NewTicker(time.Duration(max(p.PeriodSeconds, 1)) * time.Second)
+			defer t.Stop()
+			var fails, oks int32
+			for {
+				if kind != "startup" {
+					a.mu.Lock()
+					started := ps.started
+					a.mu.Unlock()
+					if !started {
+						goto wait
+					}
+				}
+				if err := a.probe(ctx, st, p); err != nil {
+					fails, oks = fails+1, 0
+					if fails >= p.FailureThreshold {
+						a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
+					}
+				} else {
+					oks, fails = oks+1, 0
+				}
+				if onResult(oks >= p.SuccessThreshold, fails) {
+					return
+				}
+			wait:
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	if p := c.StartupProbe; p != nil {
+		run("startup", p, func(ok bool, fails int32) bool {
+			if ok {
+				a.mu.Lock()
+				ps.started = true
+				a.mu.Unlock()
+				a.queue.Add(st.key)
+				return true
+			}
+			if fails >= p.FailureThreshold {
+				a.restartUnhealthy(pod, st, c, "startup")
+				return true
+			}
+			return false
+		})
+	}
+	if p := c.ReadinessProbe; p != nil {
+		run("readiness", p, func(ok bool, fails int32) bool {
+			a.mu.Lock()
+			changed := false
+			if ok && !ps.ready {
+				ps.ready, changed = true, true
+			} else if !ok && fails >= p.FailureThreshold && ps.ready {
+				ps.ready, changed = false, true
+			}
+			a.mu.Unlock()
+			if changed {
+				a.queue.Add(st.key)
+			}
+			return false
+		})
+	}
+	if p := c.LivenessProbe; p != nil {
+		run("liveness", p, func(ok bool, fails int32) bool {
+			if fails >= p.FailureThreshold {
+				a.restartUnhealthy(pod, st, c, "liveness")
+				return true
+			}
+			return false
+		})
+	}
+}
+
+// restartUnhealthy kills a container whose liveness or startup probe
+// failed; its exit brings the usual restart.
+func (a *Agent) restartUnhealthy(pod *corev1.Pod, st *podState, c corev1.Container, kind string) {
+	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, kind)
+	grace := time.Duration(st.grace) * time.Second
+	if err := a.cfg.Runtime.Stop(context.Background(), containerID(st.uid, c.Name), grace); err != nil {
+		a.log.Info("stop unhealthy container", "pod", st.key, "container", c.Name, "err", err)
+	}
+}
+
+func (a *Agent) stopProbes(st *podState, name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ps := st.probes[name]; ps != nil {
+		ps.cancel()
+		delete(st.probes, name)
+	}
+}
+
+// probeReady reports the readiness and startup results of a container.
+func (a *Agent) probeReady(st *podState, name string) (ready, started bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps := st.probes[name]
+	if ps == nil {
+		return true, true
+	}
+	return ps.ready && ps.started, ps.started
+}
+
+// probe runs one check: HTTP GET and TCP connect dial the pod from its
+// node's network namespace.
+func (a *Agent) probe(ctx context.Context, st *podState, p *corev1.Probe) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(p.TimeoutSeconds, 1))*time.Second)
+	defer cancel()
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return network.DialContext(ctx, a.cfg.PodNet.NodeNetns, "tcp", addr)
+	}
+	port := func(ip intstr.IntOrString) string {
+		if ip.Type == intstr.Int {
+			return strconv.Itoa(ip.IntValue())
+		}
+		return ip.StrVal
+	}
+	switch {
+	case p.HTTPGet != nil:
+		host := p.HTTPGet.Host
+		if host == "" {
+			host = st.ip
+		}
+		scheme := "http"
+		if p.HTTPGet.Scheme == corev1.URISchemeHTTPS {
+			scheme = "https"
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, port(p.HTTPGet.Port)), p.HTTPGet.Path), nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("User-Agent", "kube-probe/1.37")
+		for _, h := range p.HTTPGet.HTTPHeaders {
+			req.Header.Set(h.Name, h.Value)
+		}
+		client := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+		}
+		return nil
+	case p.TCPSocket != nil:
+		host := p.TCPSocket.Host
+		if host == "" {
+			host = st.ip
+		}
+		c, err := dial(ctx, "tcp", net.JoinHostPort(host, port(p.TCPSocket.Port)))
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	return nil // exec and grpc probes come with exec support
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
