@@ -105,25 +105,33 @@ func jobBehaviour(r *Resource) {
 }
 
 func jobStatus(j *batchv1.Job) string {
-	for _, c := range j.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
+	has := func(t batchv1.JobConditionType) bool {
+		for _, c := range j.Status.Conditions {
+			if c.Type == t && c.Status == corev1.ConditionTrue {
+				return true
+			}
 		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			return "Complete"
-		case batchv1.JobFailed:
-			return "Failed"
-		case batchv1.JobSuspended:
-			return "Suspended"
-		case batchv1.JobFailureTarget:
-			return "FailureTarget"
-		case batchv1.JobSuccessCriteriaMet:
-			return "SuccessCriteriaMet"
+		return false
+	}
+	// Finished states first, like upstream's printJob.
+	for _, s := range []struct {
+		t    batchv1.JobConditionType
+		text string
+	}{{batchv1.JobComplete, "Complete"}, {batchv1.JobFailed, "Failed"}} {
+		if has(s.t) {
+			return s.text
 		}
 	}
 	if j.DeletionTimestamp != nil {
 		return "Terminating"
+	}
+	for _, s := range []struct {
+		t    batchv1.JobConditionType
+		text string
+	}{{batchv1.JobSuspended, "Suspended"}, {batchv1.JobFailureTarget, "FailureTarget"}, {batchv1.JobSuccessCriteriaMet, "SuccessCriteriaMet"}} {
+		if has(s.t) {
+			return s.text
+		}
 	}
 	return "Running"
 }
