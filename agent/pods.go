@@ -45,6 +45,8 @@ type podState struct {
 	watching    map[string]bool
 	startedAt   map[string]time.Time
 	probes      map[string]*probeState
+	initDone    map[string]bool
+	initFailed  bool
 }
 
 func containerID(uid, name string) string { return uid + "-" + name }
@@ -56,7 +58,7 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 	if st == nil {
 		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
 			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
-			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}}
+			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{}}
 		a.state[string(pod.UID)] = st
 	}
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -118,8 +120,13 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		}
 	}
 	var errs []error
-	for _, c := range pod.Spec.Containers {
-		errs = append(errs, a.ensureContainer(ctx, pod, st, c))
+	initDone, initFailed, err := a.runInit(ctx, pod, st)
+	errs = append(errs, err)
+	st.initFailed = initFailed
+	if initDone {
+		for _, c := range pod.Spec.Containers {
+			errs = append(errs, a.ensureContainer(ctx, pod, st, c))
+		}
 	}
 	errs = append(errs, a.updateStatus(ctx, pod, st))
 	return errors.Join(errs...)
@@ -178,6 +185,11 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 		}
 		st.restarts[c.Name]++
 	}
+	return a.startContainer(ctx, pod, st, c)
+}
+
+// startContainer pulls the image as the policy says and starts c.
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container) error {
 	if err := a.ensureImage(ctx, pod, st, c); err != nil {
 		return nil // reported as a waiting reason; retried by the queue
 	}

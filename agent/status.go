@@ -20,6 +20,11 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 	}
 	start := metav1.NewTime(st.started.Truncate(1e9))
 	s.StartTime = &start
+	s.InitContainerStatuses = a.initStatuses(ctx, pod, st)
+	initialized := true
+	for _, ic := range s.InitContainerStatuses {
+		initialized = initialized && ic.State.Terminated != nil && ic.State.Terminated.ExitCode == 0
+	}
 	running, ready, succeeded, failed := 0, 0, 0, 0
 	for _, c := range pod.Spec.Containers {
 		id := containerID(st.uid, c.Name)
@@ -58,6 +63,8 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 			if st.restarts[c.Name] > 0 {
 				cs.LastTerminationState = corev1.ContainerState{}
 			}
+		case !initialized:
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
 		default:
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
 		}
@@ -65,6 +72,8 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 	}
 	n := len(pod.Spec.Containers)
 	switch {
+	case st.initFailed:
+		s.Phase = corev1.PodFailed
 	case running > 0:
 		s.Phase = corev1.PodRunning
 	case succeeded+failed == n && pod.Spec.RestartPolicy != corev1.RestartPolicyAlways:
@@ -93,7 +102,7 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 	}
 	s.Conditions = []corev1.PodCondition{
 		cond(corev1.PodReadyToStartContainers, st.netns != "", ""),
-		cond(corev1.PodInitialized, true, ""),
+		cond(corev1.PodInitialized, initialized, "ContainersNotInitialized"),
 		cond(corev1.PodReady, allReady, notReady),
 		cond(corev1.ContainersReady, allReady, notReady),
 		cond(corev1.PodScheduled, true, ""),

@@ -64,3 +64,34 @@ spec:
 		t.Errorf("Killing event = %q", ev)
 	}
 }
+
+// TestIntegrationInitContainers: init containers run in order, to
+// completion, before the app container, sharing an emptyDir.
+func TestIntegrationInitContainers(t *testing.T) {
+	l := theLab
+	const p = "e2e-init"
+	l.startProfile(t, p)
+	l.loadBusybox(t, p)
+	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }
+	manifest := filepath.Join(t.TempDir(), "init.yaml")
+	os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: withinit}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: shared, emptyDir: {}}]
+  initContainers:
+  - {name: first, image: `+busyboxRef+`, command: ["sh", "-c", "sleep 1; echo first > /shared/msg"], volumeMounts: [{name: shared, mountPath: /shared}]}
+  - {name: second, image: `+busyboxRef+`, command: ["sh", "-c", "echo second >> /shared/msg"], volumeMounts: [{name: shared, mountPath: /shared}]}
+  containers:
+  - {name: app, image: `+busyboxRef+`, command: ["sh", "-c", "cat /shared/msg; sleep 3600"], volumeMounts: [{name: shared, mountPath: /shared}]}
+`), 0o644)
+	k("apply", "-f", manifest)
+	k("wait", "--for=condition=Ready", "pod/withinit", "--timeout=60s")
+	if out := k("logs", "withinit", "-c", "app"); out != "first\nsecond\n" {
+		t.Errorf("app saw %q, want the init containers' output in order", out)
+	}
+	if got := k("get", "pod", "withinit", "-o", "jsonpath={.status.initContainerStatuses[*].state.terminated.reason}"); got != "Completed Completed" {
+		t.Errorf("init container states = %q", got)
+	}
+}
