@@ -78,6 +78,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job controller: %w", err)
 	}
+	cron, err := NewCronJob(CronJobConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "cronjob-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("cronjob controller: %w", err)
+	}
 	ep, err := NewEndpoints(EndpointsConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("endpoints controller: %w", err)
@@ -86,7 +90,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, job.Run, ep.Run, gc.Run}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, job.Run, cron.Run, ep.Run, gc.Run}
 	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
 }

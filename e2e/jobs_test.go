@@ -63,3 +63,28 @@ spec:
 		t.Errorf("failed reason = %q", reason)
 	}
 }
+
+// TestIntegrationCronJob: a CronJob that fires every minute creates a Job
+// that completes; `kubectl create job --from=cronjob/…` runs one at once.
+func TestIntegrationCronJob(t *testing.T) {
+	l := theLab
+	const p = "e2e-cron"
+	l.startProfile(t, p)
+	l.loadBusybox(t, p)
+	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }
+	k("create", "cronjob", "tick", "--image="+busyboxRef, "--schedule=* * * * *", "--", "sh", "-c", "echo tick")
+	k("create", "job", "manual", "--from=cronjob/tick")
+	k("wait", "--for=condition=complete", "job/manual", "--timeout=60s")
+	if out := k("logs", "job/manual"); out != "tick\n" {
+		t.Errorf("manual job printed %q", out)
+	}
+	// The scheduled run comes within the next minute.
+	k("wait", "--for=jsonpath={.status.lastScheduleTime}", "cronjob/tick", "--timeout=90s")
+	jobs := strings.Fields(k("get", "jobs", "-o", "name"))
+	if len(jobs) < 2 {
+		t.Fatalf("jobs after the schedule fired: %v", jobs)
+	}
+	for _, j := range jobs {
+		k("wait", "--for=condition=complete", j, "--timeout=60s")
+	}
+}
