@@ -53,17 +53,8 @@ func NewCronJob(cfg CronJobConfig) (*CronJob, error) {
 		return nil, err
 	}
 	onJob := func(obj any) {
-		j, ok := obj.(*batchv1.Job)
-		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				j, _ = d.Obj.(*batchv1.Job)
-			}
-		}
-		if j == nil {
-			return
-		}
-		if ref := metav1.GetControllerOf(j); ref != nil && ref.Kind == "CronJob" {
-			c.w.queue.Add(j.Namespace + "/" + ref.Name)
+		if key, ok := controllerKey(obj, "CronJob"); ok {
+			c.w.queue.Add(key)
 		}
 	}
 	if _, err := jobInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onJob, UpdateFunc: func(_, o any) { onJob(o) }, DeleteFunc: onJob}); err != nil {

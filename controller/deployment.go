@@ -60,17 +60,8 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 		return nil, err
 	}
 	onRS := func(obj any) {
-		rs, ok := obj.(*appsv1.ReplicaSet)
-		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				rs, _ = d.Obj.(*appsv1.ReplicaSet)
-			}
-		}
-		if rs == nil {
-			return
-		}
-		if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == "Deployment" {
-			c.w.queue.Add(rs.Namespace + "/" + ref.Name)
+		if key, ok := controllerKey(obj, "Deployment"); ok {
+			c.w.queue.Add(key)
 		}
 	}
 	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onRS, UpdateFunc: func(_, o any) { onRS(o) }, DeleteFunc: onRS}); err != nil {

@@ -48,18 +48,8 @@ func NewJob(cfg JobConfig) (*Job, error) {
 	if _, err := jobInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
 	}
-	onPod := func(obj any, added, deleted bool) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				pod, _ = d.Obj.(*corev1.Pod)
-			}
-		}
-		if pod == nil {
-			return
-		}
-		if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Job" {
-			key := pod.Namespace + "/" + ref.Name
+	onPod := func(obj any, added, _ bool) {
+		if key, ok := controllerKey(obj, "Job"); ok {
 			if added {
 				c.exp.observe(key, 1, 0)
 			}
@@ -193,21 +183,5 @@ func (c *Job) sync(ctx context.Context, key string) error {
 }
 
 func (c *Job) createPod(ctx context.Context, job *batchv1.Job) error {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    job.Name + "-",
-			Namespace:       job.Namespace,
-			Labels:          job.Spec.Template.Labels,
-			Annotations:     job.Spec.Template.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
-		},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	created, err := c.cfg.Client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		c.cfg.Recorder.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return fmt.Errorf("create pod for job %s: %w", job.Name, err)
-	}
-	c.cfg.Recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
-	return nil
+	return createPodFor(ctx, c.cfg.Client, c.cfg.Recorder, job, job, batchv1.SchemeGroupVersion.WithKind("Job"), &job.Spec.Template)
 }

@@ -50,17 +50,11 @@ func NewReplicaSet(cfg ReplicaSetConfig) (*ReplicaSet, error) {
 		return nil, err
 	}
 	onPod := func(obj any, added, deleted bool) {
-		pod, ok := obj.(*corev1.Pod)
+		m, ok := metaOf(obj)
 		if !ok {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				pod, _ = d.Obj.(*corev1.Pod)
-			}
-		}
-		if pod == nil {
 			return
 		}
-		if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "ReplicaSet" {
-			key := pod.Namespace + "/" + ref.Name
+		if key, ok := controllerKey(obj, "ReplicaSet"); ok {
 			if added {
 				c.exp.observe(key, 1, 0)
 			}
@@ -71,10 +65,10 @@ func NewReplicaSet(cfg ReplicaSetConfig) (*ReplicaSet, error) {
 			return
 		}
 		// An orphan may be adopted by a matching ReplicaSet.
-		if all, err := c.rs.ReplicaSets(pod.Namespace).List(labels.Everything()); err == nil {
+		if all, err := c.rs.ReplicaSets(m.GetNamespace()).List(labels.Everything()); err == nil {
 			for _, rs := range all {
-				if sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector); err == nil && sel.Matches(labels.Set(pod.Labels)) {
-					c.w.queue.Add(pod.Namespace + "/" + rs.Name)
+				if sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector); err == nil && sel.Matches(labels.Set(m.GetLabels())) {
+					c.w.queue.Add(m.GetNamespace() + "/" + rs.Name)
 				}
 			}
 		}
@@ -211,23 +205,7 @@ func (c *ReplicaSet) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 }
 
 func (c *ReplicaSet) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    rs.Name + "-",
-			Namespace:       rs.Namespace,
-			Labels:          rs.Spec.Template.Labels,
-			Annotations:     rs.Spec.Template.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))},
-		},
-		Spec: *rs.Spec.Template.Spec.DeepCopy(),
-	}
-	created, err := c.cfg.Client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		c.cfg.Recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return fmt.Errorf("create pod for %s: %w", rs.Name, err)
-	}
-	c.cfg.Recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
-	return nil
+	return createPodFor(ctx, c.cfg.Client, c.cfg.Recorder, rs, rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"), &rs.Spec.Template)
 }
 
 // deleteFirst orders pods like upstream's ActivePods: unscheduled before
