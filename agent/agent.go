@@ -121,11 +121,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.adopt(workCtx)
 	}
 	<-ctx.Done()
-	// Stop: every pod gets its grace period, then the workers end.
-	a.stopAll(workCtx)
+	// Stop: first the workers, so nothing starts a container any more, then
+	// every pod gets its grace period (pod terminations in flight finish
+	// through the waiters).
 	a.queue.ShutDown()
-	cancelWork()
 	wg.Wait()
+	a.stopAll(workCtx)
+	cancelWork()
 	a.waiters.Wait()
 	return nil
 }

@@ -82,6 +82,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cronjob controller: %w", err)
 	}
+	ds, err := NewDaemonSet(DaemonSetConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "daemonset-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("daemonset controller: %w", err)
+	}
 	ep, err := NewEndpoints(EndpointsConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("endpoints controller: %w", err)
@@ -90,7 +94,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, job.Run, cron.Run, ep.Run, gc.Run}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, job.Run, cron.Run, ds.Run, ep.Run, gc.Run}
 	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/runtime"
@@ -33,6 +34,9 @@ func removeContainers(ctx context.Context, p cluster.Profile, cfg cluster.Config
 	rt := runtime.New(cd.Client(), runtime.Namespace(p.Name))
 	rerr := rt.RemoveAll(ctx)
 	if err := cd.Stop(ctx); err != nil && rerr == nil {
+		rerr = err
+	}
+	if err := runtime.ReapShims(containerdConfig(p, cfg, io.Discard).State, 5*time.Second); err != nil && rerr == nil {
 		rerr = err
 	}
 	return rerr

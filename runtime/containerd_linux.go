@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -192,4 +193,33 @@ func exited(pidfd int, timeout time.Duration) bool {
 		}
 		return err == nil && n > 0
 	}
+}
+
+// ReapShims waits up to timeout for the shims of the containerd whose
+// state dir is state to exit (they go shortly after their task is deleted)
+// and kills those still there, so a deleted profile leaves no process.
+func ReapShims(state string, timeout time.Duration) error {
+	marker := []byte("-address\x00" + SocketPath(state))
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	deadline := time.Now().Add(timeout)
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, marker) || !bytes.Contains(b, []byte("containerd-shim")) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // already gone
+		}
+		if !exited(fd, time.Until(deadline)) {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			exited(fd, time.Second)
+		}
+		unix.Close(fd)
+	}
+	return nil
 }

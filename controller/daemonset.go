@@ -1,0 +1,222 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// DaemonSetConfig builds the DaemonSet controller.
+type DaemonSetConfig struct {
+	Client    kubernetes.Interface
+	Informers informers.SharedInformerFactory
+	Recorder  record.EventRecorder
+	Log       *slog.Logger
+}
+
+// DaemonSet keeps one pod of each DaemonSet on every eligible node (node
+// selector, taints the template does not tolerate), pinned with the
+// required node affinity upstream uses, and reports its status. Template
+// changes replace pods node by node (RollingUpdate, maxUnavailable 1) or
+// wait for the user (OnDelete).
+type DaemonSet struct {
+	cfg    DaemonSetConfig
+	ds     appslisters.DaemonSetLister
+	pods   corelisters.PodLister
+	nodes  corelisters.NodeLister
+	synced []cache.InformerSynced
+	w      *worker
+}
+
+// NewDaemonSet builds the controller.
+func NewDaemonSet(cfg DaemonSetConfig) (*DaemonSet, error) {
+	dsInf := cfg.Informers.Apps().V1().DaemonSets()
+	podInf := cfg.Informers.Core().V1().Pods()
+	nodeInf := cfg.Informers.Core().V1().Nodes()
+	c := &DaemonSet{cfg: cfg, ds: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister()}
+	c.w = newWorker("daemonset", cfg.Log, c.sync)
+	if _, err := dsInf.Informer().AddEventHandler(c.w.handler()); err != nil {
+		return nil, err
+	}
+	onPod := func(obj any) {
+		if key, ok := controllerKey(obj, "DaemonSet"); ok {
+			c.w.queue.Add(key)
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }, DeleteFunc: onPod}); err != nil {
+		return nil, err
+	}
+	all := func(any) {
+		list, _ := c.ds.List(labels.Everything())
+		for _, d := range list {
+			c.w.queue.Add(d.Namespace + "/" + d.Name)
+		}
+	}
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: all, UpdateFunc: func(_, o any) { all(o) }, DeleteFunc: all}); err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
+	return c, nil
+}
+
+// Run works until ctx ends.
+func (c *DaemonSet) Run(ctx context.Context) error { return c.w.run(ctx, c.synced...) }
+
+// eligible reports whether the daemon pod may run on n.
+func eligible(t *corev1.PodTemplateSpec, n *corev1.Node) bool {
+	if len(t.Spec.NodeSelector) > 0 && !labels.SelectorFromSet(t.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
+		return false
+	}
+	for _, taint := range n.Spec.Taints {
+		if taint.Effect != corev1.TaintEffectNoSchedule && taint.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		ok := false
+		for _, tol := range t.Spec.Tolerations {
+			ok = ok || tol.ToleratesTaint(klog.Background(), &taint, false)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *DaemonSet) sync(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	ds, err := c.ds.DaemonSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil || ds.DeletionTimestamp != nil {
+		return err
+	}
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	pods, err := c.pods.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
+	byNode := map[string][]*corev1.Pod{}
+	for _, p := range pods {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == ds.UID && p.DeletionTimestamp == nil {
+			byNode[daemonNode(p)] = append(byNode[daemonNode(p)], p)
+		}
+	}
+	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount}
+	rolling := ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType
+	var outdated []*corev1.Pod
+	for _, n := range nodes {
+		have := byNode[n.Name]
+		delete(byNode, n.Name)
+		if !eligible(&ds.Spec.Template, n) {
+			for _, p := range have {
+				c.deletePod(ctx, ds, p)
+			}
+			continue
+		}
+		st.DesiredNumberScheduled++
+		if len(have) == 0 {
+			if err := c.createPod(ctx, ds, n.Name, hash); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, extra := range have[1:] {
+			c.deletePod(ctx, ds, extra)
+		}
+		p := have[0]
+		st.CurrentNumberScheduled++
+		current := p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey] == hash
+		if current {
+			st.UpdatedNumberScheduled++
+		}
+		if podReady(p) {
+			st.NumberReady++
+			st.NumberAvailable++
+		}
+		if !current {
+			outdated = append(outdated, p)
+		}
+	}
+	// RollingUpdate with maxUnavailable 1: replace one outdated pod only
+	// while every node's daemon pod is available.
+	if rolling && len(outdated) > 0 && st.NumberAvailable == st.DesiredNumberScheduled {
+		c.deletePod(ctx, ds, outdated[0])
+	}
+	for _, orphaned := range byNode { // nodes that went away
+		for _, p := range orphaned {
+			c.deletePod(ctx, ds, p)
+		}
+	}
+	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
+	if reflect.DeepEqual(st, ds.Status) {
+		return nil
+	}
+	next := ds.DeepCopy()
+	next.Status = st
+	if _, err := c.cfg.Client.AppsV1().DaemonSets(ns).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("update daemonset %s status: %w", key, err)
+	}
+	return nil
+}
+
+// daemonNode is the node a daemon pod is pinned to.
+func daemonNode(p *corev1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, f := range t.MatchFields {
+				if f.Key == "metadata.name" && len(f.Values) == 1 {
+					return f.Values[0]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// createPod pins a pod to node with the required node affinity upstream
+// uses, and adds the daemon tolerations (not-ready, unreachable, …).
+func (c *DaemonSet) createPod(ctx context.Context, ds *appsv1.DaemonSet, node, hash string) error {
+	t := ds.Spec.Template.DeepCopy()
+	if t.Labels == nil {
+		t.Labels = map[string]string{}
+	}
+	t.Labels[appsv1.DefaultDaemonSetUniqueLabelKey] = hash
+	t.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}}}}}
+	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable, corev1.TaintNodeDiskPressure, corev1.TaintNodeMemoryPressure, corev1.TaintNodePIDPressure, corev1.TaintNodeUnschedulable} {
+		effect := corev1.TaintEffectNoSchedule
+		if key == corev1.TaintNodeNotReady || key == corev1.TaintNodeUnreachable {
+			effect = corev1.TaintEffectNoExecute
+		}
+		t.Spec.Tolerations = append(t.Spec.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: effect})
+	}
+	return createPodFor(ctx, c.cfg.Client, c.cfg.Recorder, ds, ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"), t)
+}
+
+func (c *DaemonSet) deletePod(ctx context.Context, ds *appsv1.DaemonSet, p *corev1.Pod) {
+	if err := c.cfg.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
+		c.cfg.Recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+	}
+}
