@@ -9,71 +9,174 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// pick returns the best node for pod, or "" with the reasons each node
-// was rejected (counted per reason, as kube-scheduler reports them).
-func pick(pod *corev1.Pod, nodes []*corev1.Node, pods []*corev1.Pod) (string, map[string]int) {
-	reasons := map[string]int{}
-	best, bestScore := "", -1.0
-	for _, n := range nodes {
-		onNode := podsOn(n.Name, pods)
-		if r := filter(pod, n, onNode); r != "" {
-			reasons[r]++
-			continue
-		}
-		if s := score(pod, n, onNode); s > bestScore || (s == bestScore && n.Name < best) {
-			best, bestScore = n.Name, s
-		}
-	}
-	return best, reasons
+// verdict is why a node cannot run a pod. resolvable tells preemption
+// whether removing pods from the node could help (kube-scheduler's
+// Unschedulable versus UnschedulableAndUnresolvable).
+type verdict struct {
+	reason     string
+	resolvable bool
 }
 
-func podsOn(node string, pods []*corev1.Pod) []*corev1.Pod {
-	var out []*corev1.Pod
-	for _, p := range pods {
-		if p.Spec.NodeName == node && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			out = append(out, p)
+func fail(reason string) *verdict       { return &verdict{reason: reason} }
+func resolvable(reason string) *verdict { return &verdict{reason: reason, resolvable: true} }
+
+// filter is one of kube-scheduler's filter plugins.
+type filter func(pod *corev1.Pod, ni *nodeInfo, s *snapshot) *verdict
+
+// filters run in kube-scheduler's order; the first failure is the reason.
+var filters = []filter{
+	filterNodeUnschedulable,
+	filterNodeName,
+	filterTaints,
+	filterNodeAffinity,
+	filterNodePorts,
+	filterResources,
+	filterTopologySpread,
+	filterInterPodAffinity,
+}
+
+// feasible runs every filter; nil means the pod fits.
+func feasible(pod *corev1.Pod, ni *nodeInfo, s *snapshot) *verdict {
+	for _, f := range filters {
+		if v := f(pod, ni, s); v != nil {
+			return v
 		}
 	}
+	return nil
+}
+
+func filterNodeName(pod *corev1.Pod, ni *nodeInfo, _ *snapshot) *verdict {
+	if pod.Spec.NodeName != "" && pod.Spec.NodeName != ni.node.Name {
+		return fail("node(s) didn't match the requested node name")
+	}
+	return nil
+}
+
+func filterNodeUnschedulable(pod *corev1.Pod, ni *nodeInfo, _ *snapshot) *verdict {
+	if ni.node.Spec.Unschedulable && !tolerates(pod, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
+		return fail("node(s) were unschedulable")
+	}
+	return nil
+}
+
+func filterTaints(pod *corev1.Pod, ni *nodeInfo, _ *snapshot) *verdict {
+	for _, t := range ni.node.Spec.Taints {
+		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && !tolerates(pod, t) {
+			return fail(fmt.Sprintf("node(s) had untolerated taint {%s: %s}", t.Key, t.Value))
+		}
+	}
+	return nil
+}
+
+func filterNodeAffinity(pod *corev1.Pod, ni *nodeInfo, _ *snapshot) *verdict {
+	if !matchesSelector(pod, ni.node) {
+		return fail("node(s) didn't match Pod's node affinity/selector")
+	}
+	return nil
+}
+
+type hostPort struct {
+	ip       string
+	protocol corev1.Protocol
+	port     int32
+}
+
+func podHostPorts(p *corev1.Pod) []hostPort {
+	var out []hostPort
+	add := func(cs []corev1.Container, sidecarsOnly bool) {
+		for _, c := range cs {
+			if sidecarsOnly && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+				continue
+			}
+			for _, port := range c.Ports {
+				if port.HostPort == 0 {
+					continue
+				}
+				hp := hostPort{ip: port.HostIP, protocol: port.Protocol, port: port.HostPort}
+				if hp.ip == "" {
+					hp.ip = "0.0.0.0"
+				}
+				if hp.protocol == "" {
+					hp.protocol = corev1.ProtocolTCP
+				}
+				out = append(out, hp)
+			}
+		}
+	}
+	add(p.Spec.InitContainers, true)
+	add(p.Spec.Containers, false)
 	return out
 }
 
-// filter returns why node cannot run pod, or "".
-func filter(pod *corev1.Pod, n *corev1.Node, onNode []*corev1.Pod) string {
-	if pod.Spec.NodeName != "" && pod.Spec.NodeName != n.Name {
-		return "node(s) didn't match the requested node name"
+func portsConflict(a, b hostPort) bool {
+	return a.port == b.port && a.protocol == b.protocol && (a.ip == b.ip || a.ip == "0.0.0.0" || b.ip == "0.0.0.0")
+}
+
+func filterNodePorts(pod *corev1.Pod, ni *nodeInfo, _ *snapshot) *verdict {
+	want := podHostPorts(pod)
+	if len(want) == 0 {
+		return nil
 	}
-	if n.Spec.Unschedulable && !tolerates(pod, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
-		return "node(s) were unschedulable"
-	}
-	if !matchesSelector(pod, n) {
-		return "node(s) didn't match Pod's node affinity/selector"
-	}
-	for _, t := range n.Spec.Taints {
-		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && !tolerates(pod, t) {
-			return fmt.Sprintf("node(s) had untolerated taint {%s: %s}", t.Key, t.Value)
-		}
-	}
-	if r := fits(pod, n, onNode); r != "" {
-		return r
-	}
-	used := map[int32]bool{}
-	for _, p := range onNode {
-		for _, c := range p.Spec.Containers {
-			for _, port := range c.Ports {
-				if port.HostPort != 0 {
-					used[port.HostPort] = true
+	for _, p := range ni.pods {
+		for _, used := range podHostPorts(p) {
+			for _, w := range want {
+				if portsConflict(w, used) {
+					return resolvable("node(s) didn't have free ports for the requested pod ports")
 				}
 			}
 		}
 	}
-	for _, c := range pod.Spec.Containers {
-		for _, port := range c.Ports {
-			if port.HostPort != 0 && used[port.HostPort] {
-				return "node(s) didn't have free ports for the requested pod ports"
-			}
+	return nil
+}
+
+// filterResources checks requests against the node's allocatable minus
+// what its pods (and higher-priority nominated pods) request.
+func filterResources(pod *corev1.Pod, ni *nodeInfo, s *snapshot) *verdict {
+	count := len(ni.pods)
+	used := corev1.ResourceList{}
+	addTo(used, ni.requested)
+	for _, n := range s.nominated {
+		if n.Status.NominatedNodeName == ni.node.Name && n.UID != pod.UID && priorityOf(n) >= priorityOf(pod) {
+			addTo(used, requests(n))
+			count++
 		}
 	}
-	return ""
+	if max, ok := ni.node.Status.Allocatable[corev1.ResourcePods]; ok && int64(count) >= max.Value() {
+		return resolvable("Too many pods")
+	}
+	want := requests(pod)
+	for name, w := range want {
+		if w.IsZero() {
+			continue
+		}
+		alloc, ok := ni.node.Status.Allocatable[name]
+		if !ok {
+			if isExtendedResource(name) {
+				return resolvable("Insufficient " + string(name))
+			}
+			continue
+		}
+		free := alloc.DeepCopy()
+		free.Sub(used[name])
+		if w.Cmp(free) > 0 {
+			return resolvable("Insufficient " + string(name))
+		}
+	}
+	return nil
+}
+
+// isExtendedResource is a resource a node must advertise to run the pod
+// (vendor.com/gpu and the like): everything but the native ones.
+func isExtendedResource(name corev1.ResourceName) bool {
+	switch name {
+	case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage, corev1.ResourcePods, corev1.ResourceStorage:
+		return false
+	}
+	return !isHugePages(name)
+}
+
+func isHugePages(name corev1.ResourceName) bool {
+	return len(name) > len(corev1.ResourceHugePagesPrefix) && string(name[:len(corev1.ResourceHugePagesPrefix)]) == corev1.ResourceHugePagesPrefix
 }
 
 func tolerates(pod *corev1.Pod, t corev1.Taint) bool {
@@ -101,106 +204,40 @@ func matchesSelector(pod *corev1.Pod, n *corev1.Node) bool {
 	return false
 }
 
+var nodeSelectorOps = map[corev1.NodeSelectorOperator]selection.Operator{
+	corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn, corev1.NodeSelectorOpExists: selection.Exists,
+	corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist, corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
+}
+
+// termMatches is a NodeSelectorTerm: all of its expressions and fields
+// must match; an empty term matches nothing.
 func termMatches(term corev1.NodeSelectorTerm, n *corev1.Node) bool {
 	if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
 		return false
 	}
 	sel := labels.NewSelector()
 	for _, e := range term.MatchExpressions {
-		op := map[corev1.NodeSelectorOperator]selection.Operator{
-			corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn, corev1.NodeSelectorOpExists: selection.Exists,
-			corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist, corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
-		}[e.Operator]
-		req, err := labels.NewRequirement(e.Key, op, e.Values)
+		req, err := labels.NewRequirement(e.Key, nodeSelectorOps[e.Operator], e.Values)
 		if err != nil {
 			return false
 		}
 		sel = sel.Add(*req)
 	}
 	for _, f := range term.MatchFields {
-		if f.Key == "metadata.name" && f.Operator == corev1.NodeSelectorOpIn {
-			found := false
-			for _, v := range f.Values {
-				found = found || v == n.Name
-			}
-			if !found {
-				return false
-			}
+		if f.Key != "metadata.name" {
+			return false
+		}
+		req, err := labels.NewRequirement("metadata.name", nodeSelectorOps[f.Operator], f.Values)
+		if err != nil || !req.Matches(labels.Set{"metadata.name": n.Name}) {
+			return false
 		}
 	}
 	return sel.Matches(labels.Set(n.Labels))
 }
 
-// requests sums what a pod asks for (init containers count by their max).
-func requests(pod *corev1.Pod) corev1.ResourceList {
-	sum := corev1.ResourceList{}
-	for _, c := range pod.Spec.Containers {
-		for k, v := range c.Resources.Requests {
-			q := sum[k]
-			q.Add(v)
-			sum[k] = q
-		}
+func priorityOf(p *corev1.Pod) int32 {
+	if p.Spec.Priority != nil {
+		return *p.Spec.Priority
 	}
-	for _, c := range pod.Spec.InitContainers {
-		for k, v := range c.Resources.Requests {
-			if q, ok := sum[k]; !ok || v.Cmp(q) > 0 {
-				sum[k] = v.DeepCopy()
-			}
-		}
-	}
-	return sum
-}
-
-// fits checks requests against the node's allocatable minus what its pods use.
-func fits(pod *corev1.Pod, n *corev1.Node, onNode []*corev1.Pod) string {
-	if max, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(len(onNode)) >= max.Value() {
-		return "Too many pods"
-	}
-	want := requests(pod)
-	used := corev1.ResourceList{}
-	for _, p := range onNode {
-		for k, v := range requests(p) {
-			q := used[k]
-			q.Add(v)
-			used[k] = q
-		}
-	}
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage} {
-		w, ok := want[name]
-		if !ok || w.IsZero() {
-			continue
-		}
-		alloc, ok := n.Status.Allocatable[name]
-		if !ok {
-			continue
-		}
-		free := alloc.DeepCopy()
-		u := used[name]
-		free.Sub(u)
-		if w.Cmp(free) > 0 {
-			return "Insufficient " + string(name)
-		}
-	}
-	return ""
-}
-
-// score prefers the least allocated node (cpu and memory fractions).
-func score(pod *corev1.Pod, n *corev1.Node, onNode []*corev1.Pod) float64 {
-	used := requests(pod)
-	for _, p := range onNode {
-		for k, v := range requests(p) {
-			q := used[k]
-			q.Add(v)
-			used[k] = q
-		}
-	}
-	frac := func(name corev1.ResourceName) float64 {
-		alloc, ok := n.Status.Allocatable[name]
-		if !ok || alloc.IsZero() {
-			return 0
-		}
-		u := used[name]
-		return float64(u.MilliValue()) / float64(alloc.MilliValue())
-	}
-	return 2 - frac(corev1.ResourceCPU) - frac(corev1.ResourceMemory) - float64(len(onNode))*1e-6
+	return 0
 }

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func node(name string, cpu string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
@@ -19,12 +20,23 @@ func node(name string, cpu string, labels map[string]string, taints ...corev1.Ta
 }
 
 func pod(name, node, cpu string) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.PodSpec{NodeName: node,
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: types.UID(name)}, Spec: corev1.PodSpec{NodeName: node,
 		Containers: []corev1.Container{{Name: "c"}}}}
 	if cpu != "" {
 		p.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
 	}
 	return p
+}
+
+// pick places pod on nodes already running pods, returning the node or the
+// reasons counted per node like the scheduler's message.
+func pick(pod *corev1.Pod, nodes []*corev1.Node, pods []*corev1.Pod) (string, map[string]int) {
+	node, verdicts := place(pod, newSnapshot(nodes, pods, nil))
+	reasons := map[string]int{}
+	for _, v := range verdicts {
+		reasons[v.reason]++
+	}
+	return node, reasons
 }
 
 func TestPick(t *testing.T) {
@@ -58,7 +70,7 @@ func TestPick(t *testing.T) {
 				t.Errorf("pick = %q (reasons %v), want %q", got, reasons, c.want)
 			}
 			if c.reasons != "" {
-				if msg := unschedulableMessage(len(nodes), reasons); !strings.HasPrefix(msg, c.reasons) {
+				if msg := histogram(len(nodes), reasons); !strings.HasPrefix(msg, c.reasons) {
 					t.Errorf("message = %q, want prefix %q", msg, c.reasons)
 				}
 			}

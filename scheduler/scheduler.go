@@ -1,7 +1,11 @@
-// Package scheduler assigns pods to nodes like kube-scheduler: filters
-// (node name, node selector, required node affinity, taints, resources,
-// host ports, unschedulable) then the least-allocated node, bound through
-// the pods/binding subresource.
+// Package scheduler assigns pods to nodes like kube-scheduler with its
+// default plugins: filters (node unschedulable, node name, taints, node
+// affinity, host ports, resources, topology spread, inter-pod affinity),
+// weighted scores (least and balanced allocation, image locality,
+// inter-pod and node affinity preferences, PreferNoSchedule taints,
+// topology spread), preemption of lower-priority pods, and binding through
+// the pods/binding subresource. Pods it bound but has not yet seen bound
+// in its informer are "assumed", so a burst of pods does not overcommit.
 package scheduler
 
 import (
@@ -10,11 +14,13 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -37,10 +43,14 @@ type Scheduler struct {
 	cfg      Config
 	pods     corelisters.PodLister
 	nodes    corelisters.NodeLister
+	nss      corelisters.NamespaceLister
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
 	recorder record.EventRecorder
 	bcast    record.EventBroadcaster
+
+	mu      sync.Mutex
+	assumed map[types.UID]*corev1.Pod // bound by us, not yet seen bound
 }
 
 // New builds the scheduler.
@@ -50,11 +60,14 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	podInf := cfg.Informers.Core().V1().Pods()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
+	nsInf := cfg.Informers.Core().V1().Namespaces()
 	s := &Scheduler{
-		cfg:   cfg,
-		pods:  podInf.Lister(),
-		nodes: nodeInf.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
+		cfg:     cfg,
+		pods:    podInf.Lister(),
+		nodes:   nodeInf.Lister(),
+		nss:     nsInf.Lister(),
+		assumed: map[types.UID]*corev1.Pod{},
+		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 	}
 	s.bcast = record.NewBroadcaster()
 	s.recorder = s.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: corev1.DefaultSchedulerName})
@@ -65,7 +78,19 @@ func New(cfg Config) (*Scheduler, error) {
 			}
 		}
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) {
+		enqueue(o)
+		if pod, ok := o.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
+			s.forget(pod.UID)
+		}
+	}, DeleteFunc: func(o any) {
+		if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = t.Obj
+		}
+		if pod, ok := o.(*corev1.Pod); ok {
+			s.forget(pod.UID)
+		}
+	}}); err != nil {
 		return nil, err
 	}
 	// A node that appears or changes may fit pods that did not fit before;
@@ -81,7 +106,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: retryAll}); err != nil {
 		return nil, err
 	}
-	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
+	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced}
 	return s, nil
 }
 
@@ -145,6 +170,68 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+func (s *Scheduler) forget(uid types.UID) {
+	s.mu.Lock()
+	delete(s.assumed, uid)
+	s.mu.Unlock()
+}
+
+// snapshot takes the informers' view plus the assumed pods.
+func (s *Scheduler) snapshot() (*snapshot, error) {
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	pods, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.assumed) > 0 {
+		view := make([]*corev1.Pod, 0, len(pods))
+		for _, p := range pods {
+			if a := s.assumed[p.UID]; a != nil && p.Spec.NodeName == "" {
+				p = a
+			}
+			view = append(view, p)
+		}
+		pods = view
+	}
+	s.mu.Unlock()
+	nsLabels := map[string]map[string]string{}
+	if nss, err := s.nss.List(labels.Everything()); err == nil {
+		for _, ns := range nss {
+			nsLabels[ns.Name] = ns.Labels
+		}
+	}
+	return newSnapshot(nodes, pods, nsLabels), nil
+}
+
+// place finds the best node for pod; on failure it returns each node's
+// verdict.
+func place(pod *corev1.Pod, snap *snapshot) (string, map[string]*verdict) {
+	verdicts := map[string]*verdict{}
+	var fit []*nodeInfo
+	for _, ni := range snap.nodes {
+		if v := feasible(pod, ni, snap); v != nil {
+			verdicts[ni.node.Name] = v
+			continue
+		}
+		fit = append(fit, ni)
+	}
+	if len(fit) == 0 {
+		return "", verdicts
+	}
+	scores := rank(pod, fit, snap)
+	best := 0
+	for i := range fit {
+		if scores[i] > scores[best] || (scores[i] == scores[best] && fit[i].node.Name < fit[best].node.Name) {
+			best = i
+		}
+	}
+	return fit[best].node.Name, nil
+}
+
 func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	pod, err := s.pods.Pods(ns).Get(name)
@@ -154,24 +241,48 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	if err != nil || !pending(pod) {
 		return err
 	}
-	nodes, err := s.nodes.List(labels.Everything())
+	s.mu.Lock()
+	_, bound := s.assumed[pod.UID]
+	s.mu.Unlock()
+	if bound {
+		return nil
+	}
+	snap, err := s.snapshot()
 	if err != nil {
 		return err
 	}
-	all, err := s.pods.List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	node, reasons := pick(pod, nodes, all)
+	node, verdicts := place(pod, snap)
 	if node == "" {
-		msg := unschedulableMessage(len(nodes), reasons)
+		reasons := map[string]int{}
+		for _, v := range verdicts {
+			reasons[v.reason]++
+		}
+		msg := histogram(len(snap.nodes), reasons)
+		if len(snap.nodes) > 0 {
+			c, why := findCandidate(pod, snap, verdicts)
+			if c != nil {
+				if err := s.preempt(ctx, pod, c); err != nil {
+					return err
+				}
+			} else {
+				msg += " " + why
+			}
+		}
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 		return s.markUnschedulable(ctx, pod, msg)
 	}
+	assumed := pod.DeepCopy()
+	assumed.Spec.NodeName = node
+	s.mu.Lock()
+	s.assumed[pod.UID] = assumed
+	s.mu.Unlock()
 	err = s.cfg.Client.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 	}, metav1.CreateOptions{})
+	if err != nil {
+		s.forget(pod.UID)
+	}
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return nil // bound or gone meanwhile
 	}
@@ -208,8 +319,8 @@ func (s *Scheduler) markUnschedulable(ctx context.Context, pod *corev1.Pod, msg 
 	return err
 }
 
-// unschedulableMessage is kube-scheduler's "0/3 nodes are available: …".
-func unschedulableMessage(total int, reasons map[string]int) string {
+// histogram is kube-scheduler's "0/3 nodes are available: 1 …, 2 …."
+func histogram(total int, reasons map[string]int) string {
 	if total == 0 {
 		return "no nodes available to schedule pods"
 	}
@@ -218,6 +329,5 @@ func unschedulableMessage(total int, reasons map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%d %s", n, r))
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("0/%d nodes are available: %s. preemption: 0/%d nodes are available: %d Preemption is not helpful for scheduling.",
-		total, strings.Join(parts, ", "), total, total)
+	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
 }
