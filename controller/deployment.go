@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 )
@@ -46,6 +49,7 @@ type Deployment struct {
 	cfg    DeploymentConfig
 	d      appslisters.DeploymentLister
 	rs     appslisters.ReplicaSetLister
+	pods   corelisters.PodLister
 	synced []cache.InformerSynced
 	w      *worker
 }
@@ -54,7 +58,8 @@ type Deployment struct {
 func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 	dInf := cfg.Informers.Apps().V1().Deployments()
 	rsInf := cfg.Informers.Apps().V1().ReplicaSets()
-	c := &Deployment{cfg: cfg, d: dInf.Lister(), rs: rsInf.Lister()}
+	podInf := cfg.Informers.Core().V1().Pods()
+	c := &Deployment{cfg: cfg, d: dInf.Lister(), rs: rsInf.Lister(), pods: podInf.Lister()}
 	c.w = newWorker("deployment", cfg.Log, c.sync)
 	if _, err := dInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
@@ -67,7 +72,26 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onRS, UpdateFunc: func(_, o any) { onRS(o) }, DeleteFunc: onRS}); err != nil {
 		return nil, err
 	}
-	c.synced = []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}
+	// Recreate waits for the old pods to be gone, not only terminating.
+	onPodGone := func(obj any) {
+		m, ok := metaOf(obj)
+		if !ok {
+			return
+		}
+		ref := metav1.GetControllerOf(m)
+		if ref == nil || ref.Kind != "ReplicaSet" {
+			return
+		}
+		if rs, err := c.rs.ReplicaSets(m.GetNamespace()).Get(ref.Name); err == nil {
+			if key, ok := controllerKey(rs, "Deployment"); ok {
+				c.w.queue.Add(key)
+			}
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: onPodGone}); err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced}
 	return c, nil
 }
 
@@ -123,30 +147,40 @@ func (c *Deployment) sync(ctx context.Context, key string) error {
 	}
 	replicas := derefReplicas(d.Spec.Replicas)
 	if d.Spec.Paused {
-		return c.syncStatus(ctx, d, newRS, old)
+		return c.syncStatus(ctx, d, newRS, old, false)
 	}
+	created := false
 	if newRS == nil {
 		if newRS, err = c.createRS(ctx, d, hash, maxRev+1, old); err != nil {
 			return err
 		}
+		created = true
 	} else if r, _ := strconv.Atoi(newRS.Annotations[revisionAnnotation]); r <= maxRev {
 		// A rollback to an older template: it becomes the newest revision.
 		if newRS, err = c.annotate(ctx, newRS, d, maxRev+1); err != nil {
 			return err
 		}
+	} else if !annotationsCopied(d, newRS) {
+		// Annotations set on the deployment after the rollout began
+		// (kubernetes.io/change-cause) follow it to its ReplicaSet.
+		if newRS, err = c.annotate(ctx, newRS, d, r); err != nil {
+			return err
+		}
 	}
 	switch d.Spec.Strategy.Type {
 	case appsv1.RecreateDeploymentStrategyType:
-		oldPods := int32(0)
 		for _, rs := range old {
 			if derefReplicas(rs.Spec.Replicas) > 0 {
 				if err := c.scale(ctx, rs, d, 0); err != nil {
 					return err
 				}
 			}
-			oldPods += rs.Status.Replicas
 		}
-		if oldPods == 0 {
+		running, err := c.oldPodsRunning(old)
+		if err != nil {
+			return err
+		}
+		if !running {
 			if err := c.scale(ctx, newRS, d, replicas); err != nil {
 				return err
 			}
@@ -159,7 +193,32 @@ func (c *Deployment) sync(ctx context.Context, key string) error {
 	if err := c.cleanup(ctx, d, old); err != nil {
 		return err
 	}
-	return c.syncStatus(ctx, d, newRS, old)
+	return c.syncStatus(ctx, d, newRS, old, created)
+}
+
+// oldPodsRunning reports whether any pod of the old ReplicaSets still
+// exists and has not finished, terminating ones included (upstream's
+// Recreate waits for them).
+func (c *Deployment) oldPodsRunning(old []*appsv1.ReplicaSet) (bool, error) {
+	for _, rs := range old {
+		if rs.Status.Replicas > 0 {
+			return true, nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil {
+			continue
+		}
+		pods, err := c.pods.Pods(rs.Namespace).List(sel)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods {
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == rs.UID && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func derefReplicas(p *int32) int32 {
@@ -170,8 +229,12 @@ func derefReplicas(p *int32) int32 {
 }
 
 // surgeAndUnavailable resolves maxSurge (rounded up) and maxUnavailable
-// (rounded down) against replicas, like upstream's ResolveFenceposts.
+// (rounded down) against replicas, like upstream's ResolveFenceposts; a
+// Recreate deployment has neither.
 func surgeAndUnavailable(d *appsv1.Deployment, replicas int32) (int32, int32) {
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return 0, 0
+	}
 	ru := d.Spec.Strategy.RollingUpdate
 	surge, unavail := intstr.FromString("25%"), intstr.FromString("25%")
 	if ru != nil && ru.MaxSurge != nil {
@@ -272,7 +335,9 @@ func (c *Deployment) createRS(ctx context.Context, d *appsv1.Deployment, hash st
 	if err != nil {
 		return nil, fmt.Errorf("create replicaset %s: %w", rs.Name, err)
 	}
-	c.cfg.Recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, start)
+	if start > 0 {
+		c.cfg.Recorder.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, start)
+	}
 	return created, nil
 }
 
@@ -289,6 +354,17 @@ func (c *Deployment) rsAnnotations(d *appsv1.Deployment, revision int) map[strin
 	a[desiredReplicasAnnotation] = strconv.Itoa(int(replicas))
 	a[maxReplicasAnnotation] = strconv.Itoa(int(replicas + surge))
 	return a
+}
+
+// annotationsCopied reports whether the ReplicaSet carries every
+// annotation the deployment passes on.
+func annotationsCopied(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
+	for k, v := range d.Annotations {
+		if k != "kubectl.kubernetes.io/last-applied-configuration" && k != revisionAnnotation && rs.Annotations[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Deployment) annotate(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1.Deployment, revision int) (*appsv1.ReplicaSet, error) {
@@ -352,7 +428,18 @@ func (c *Deployment) cleanup(ctx context.Context, d *appsv1.Deployment, old []*a
 	return nil
 }
 
-func (c *Deployment) syncStatus(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) error {
+// Reasons of the Progressing condition, as upstream's deployment util.
+const (
+	reasonNewRSCreated   = "NewReplicaSetCreated"
+	reasonFoundNewRS     = "FoundNewReplicaSet"
+	reasonRSUpdated      = "ReplicaSetUpdated"
+	reasonNewRSAvailable = "NewReplicaSetAvailable"
+	reasonTimedOut       = "ProgressDeadlineExceeded"
+	reasonPaused         = "DeploymentPaused"
+	reasonResumed        = "DeploymentResumed"
+)
+
+func (c *Deployment) syncStatus(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet, created bool) error {
 	replicas := derefReplicas(d.Spec.Replicas)
 	st := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, CollisionCount: d.Status.CollisionCount}
 	for _, rs := range append([]*appsv1.ReplicaSet{newRS}, old...) {
@@ -375,13 +462,7 @@ func (c *Deployment) syncStatus(ctx context.Context, d *appsv1.Deployment, newRS
 	} else {
 		setDeploymentCondition(&st, appsv1.DeploymentAvailable, corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now)
 	}
-	if newRS != nil {
-		if st.UpdatedReplicas == replicas && st.AvailableReplicas >= replicas && st.Replicas == replicas {
-			setDeploymentCondition(&st, appsv1.DeploymentProgressing, corev1.ConditionTrue, "NewReplicaSetAvailable", fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name), now)
-		} else {
-			setDeploymentCondition(&st, appsv1.DeploymentProgressing, corev1.ConditionTrue, "ReplicaSetUpdated", fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name), now)
-		}
-	}
+	c.progress(d, &st, newRS, created, now)
 	if deploymentStatusEqual(d.Status, st) {
 		return nil
 	}
@@ -403,6 +484,81 @@ func (c *Deployment) syncStatus(ctx context.Context, d *appsv1.Deployment, newRS
 		return nil
 	}
 	return err
+}
+
+// progress keeps the Progressing condition like upstream: created or found
+// the new ReplicaSet, progressing while counts move, complete when every
+// replica is new and available, timed out when nothing moved for
+// progressDeadlineSeconds; Unknown while paused. A deployment that is
+// still rolling is looked at again when its deadline passes.
+func (c *Deployment) progress(d *appsv1.Deployment, st *appsv1.DeploymentStatus, newRS *appsv1.ReplicaSet, created bool, now metav1.Time) {
+	cond := deploymentCondition(st, appsv1.DeploymentProgressing)
+	if cond != nil && cond.Reason == reasonTimedOut && !created {
+		// Only a new template restarts the clock, as upstream.
+		if !deploymentProgressing(d, st) {
+			return
+		}
+	}
+	switch {
+	case d.Spec.Paused:
+		if cond == nil || cond.Reason != reasonPaused {
+			setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionUnknown, reasonPaused, "Deployment is paused", now)
+		}
+		return
+	case cond != nil && cond.Reason == reasonPaused:
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionUnknown, reasonResumed, "Deployment is resumed", now)
+	}
+	if newRS == nil {
+		return
+	}
+	replicas := derefReplicas(d.Spec.Replicas)
+	switch {
+	case st.UpdatedReplicas == replicas && st.Replicas == replicas && st.AvailableReplicas == replicas:
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonNewRSAvailable, fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name), now)
+		return
+	case created:
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonNewRSCreated, fmt.Sprintf("Created new replica set %q", newRS.Name), now)
+	case cond == nil || cond.Reason == reasonResumed:
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonFoundNewRS, fmt.Sprintf("Found new replica set %q", newRS.Name), now)
+	case deploymentProgressing(d, st):
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonRSUpdated, fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name), now)
+		// Progress always moves the clock, even with the same text.
+		deploymentCondition(st, appsv1.DeploymentProgressing).LastUpdateTime = now
+	}
+	deadline := d.Spec.ProgressDeadlineSeconds
+	if deadline == nil || *deadline == math.MaxInt32 {
+		return
+	}
+	cond = deploymentCondition(st, appsv1.DeploymentProgressing)
+	if cond == nil || cond.Reason == reasonNewRSAvailable || cond.Reason == reasonTimedOut {
+		return
+	}
+	left := cond.LastUpdateTime.Add(time.Duration(*deadline) * time.Second).Sub(now.Time)
+	if left < 0 {
+		setDeploymentCondition(st, appsv1.DeploymentProgressing, corev1.ConditionFalse, reasonTimedOut, fmt.Sprintf("ReplicaSet %q has timed out progressing.", newRS.Name), now)
+		c.cfg.Recorder.Eventf(d, corev1.EventTypeWarning, reasonTimedOut, "Deployment %q has timed out progressing.", d.Name)
+		return
+	}
+	if key, err := cache.MetaNamespaceKeyFunc(d); err == nil {
+		c.w.queue.AddAfter(key, left+time.Second)
+	}
+}
+
+// deploymentProgressing is upstream's DeploymentProgressing: more new,
+// ready or available replicas, or fewer old ones, than the stored status.
+func deploymentProgressing(d *appsv1.Deployment, st *appsv1.DeploymentStatus) bool {
+	was := d.Status
+	return st.UpdatedReplicas > was.UpdatedReplicas || st.Replicas-st.UpdatedReplicas < was.Replicas-was.UpdatedReplicas ||
+		st.ReadyReplicas > was.ReadyReplicas || st.AvailableReplicas > was.AvailableReplicas
+}
+
+func deploymentCondition(st *appsv1.DeploymentStatus, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == t {
+			return &st.Conditions[i]
+		}
+	}
+	return nil
 }
 
 func copyMap(m map[string]string) map[string]string {
@@ -439,7 +595,7 @@ func deploymentStatusEqual(a, b appsv1.DeploymentStatus) bool {
 	}
 	for i := range a.Conditions {
 		x, y := a.Conditions[i], b.Conditions[i]
-		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message {
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || !x.LastUpdateTime.Equal(&y.LastUpdateTime) {
 			return false
 		}
 	}

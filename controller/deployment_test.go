@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/record"
 )
 
 func TestSurgeAndUnavailable(t *testing.T) {
@@ -45,5 +49,65 @@ func TestTemplateHashIsStable(t *testing.T) {
 	one := int32(1)
 	if templateHash(&d.Spec.Template, &one) == templateHash(&d.Spec.Template, nil) {
 		t.Errorf("collision count does not change the hash")
+	}
+}
+
+func TestDeploymentProgress(t *testing.T) {
+	c := &Deployment{cfg: DeploymentConfig{Recorder: record.NewFakeRecorder(10)}, w: newWorker("test", slog.New(slog.DiscardHandler), nil)}
+	defer c.w.queue.ShutDown()
+	three, deadline := int32(3), int32(60)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Replicas: &three, ProgressDeadlineSeconds: &deadline}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-abc"}}
+	now := metav1.Now()
+	reason := func(st *appsv1.DeploymentStatus) string {
+		if c := deploymentCondition(st, appsv1.DeploymentProgressing); c != nil {
+			return string(c.Status) + "/" + c.Reason
+		}
+		return ""
+	}
+	st := &appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3}
+	c.progress(d, st, rs, true, now)
+	if got := reason(st); got != "True/NewReplicaSetCreated" {
+		t.Fatalf("after create: %s", got)
+	}
+	d.Status = *st
+	st = d.Status.DeepCopy()
+	st.AvailableReplicas = 1
+	c.progress(d, st, rs, false, now)
+	if got := reason(st); got != "True/ReplicaSetUpdated" {
+		t.Fatalf("after progress: %s", got)
+	}
+	// Nothing moves for longer than the deadline.
+	d.Status = *st
+	st = d.Status.DeepCopy()
+	c.progress(d, st, rs, false, metav1.NewTime(now.Add(61*time.Second)))
+	if got := reason(st); got != "False/ProgressDeadlineExceeded" {
+		t.Fatalf("after the deadline: %s", got)
+	}
+	if msg := deploymentCondition(st, appsv1.DeploymentProgressing).Message; msg != `ReplicaSet "web-abc" has timed out progressing.` {
+		t.Errorf("message %q", msg)
+	}
+	// It stays timed out until something moves; completion clears it.
+	d.Status = *st
+	st = d.Status.DeepCopy()
+	st.AvailableReplicas = 3
+	c.progress(d, st, rs, false, now)
+	if got := reason(st); got != "True/NewReplicaSetAvailable" {
+		t.Fatalf("after completion: %s", got)
+	}
+	// Pausing and resuming.
+	d.Spec.Paused = true
+	d.Status = *st
+	st = d.Status.DeepCopy()
+	c.progress(d, st, rs, false, now)
+	if got := reason(st); got != "Unknown/DeploymentPaused" {
+		t.Fatalf("paused: %s", got)
+	}
+	d.Spec.Paused = false
+	d.Status = *st
+	st = d.Status.DeepCopy()
+	c.progress(d, st, rs, false, now)
+	if got := reason(st); got != "True/NewReplicaSetAvailable" {
+		t.Fatalf("resumed and complete: %s", got)
 	}
 }

@@ -70,6 +70,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replicaset controller: %w", err)
 	}
+	rc, err := NewReplicationController(ReplicaSetConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replication-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("replicationcontroller controller: %w", err)
+	}
 	dep, err := NewDeployment(DeploymentConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "deployment-controller"}), Log: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("deployment controller: %w", err)
@@ -94,7 +98,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, dep.Run, job.Run, cron.Run, ds.Run, ep.Run, gc.Run}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, rc.Run, dep.Run, job.Run, cron.Run, ds.Run, ep.Run, gc.Run}
 	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
 }

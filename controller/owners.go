@@ -41,9 +41,15 @@ func controllerKey(obj any, kind string) (string, bool) {
 // records kube-controller-manager's SuccessfulCreate/FailedCreate events.
 func createPodFor(ctx context.Context, client kubernetes.Interface, rec record.EventRecorder, owner metav1.Object, ownerObj runtime.Object,
 	gvk schema.GroupVersionKind, tmpl *corev1.PodTemplateSpec) error {
+	return createNamedPodFor(ctx, client, rec, owner, ownerObj, gvk, tmpl, owner.GetName()+"-")
+}
+
+// createNamedPodFor is createPodFor with the pod's generateName given.
+func createNamedPodFor(ctx context.Context, client kubernetes.Interface, rec record.EventRecorder, owner metav1.Object, ownerObj runtime.Object,
+	gvk schema.GroupVersionKind, tmpl *corev1.PodTemplateSpec, generateName string) error {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    owner.GetName() + "-",
+			GenerateName:    generateName,
 			Namespace:       owner.GetNamespace(),
 			Labels:          tmpl.Labels,
 			Annotations:     tmpl.Annotations,
