@@ -70,6 +70,9 @@ func (a *Agent) Attach(ctx context.Context, pod *corev1.Pod, container string, i
 	}
 	id := containerID(string(pod.UID), container)
 	err := a.cfg.Runtime.Attach(ctx, id, aio)
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return fmt.Errorf("container %s in pod %s is not running", container, pod.Name)
+	}
 	if !errors.Is(err, runtime.ErrNoStdio) {
 		return err
 	}

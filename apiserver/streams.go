@@ -89,7 +89,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, info *reque
 		}
 		if isWebSocketV5(r) {
 			s.serveRemoteCommandV5(w, r, ro, func(ctx context.Context, st *wsStreams) error {
-				return s.cfg.PodStreams.Exec(ctx, pod, container, opts.Command, st.stdin, st.stdout, st.stderr, ro.TTY, st.resize)
+				err := s.cfg.PodStreams.Exec(ctx, pod, container, opts.Command, st.stdin, st.stdout, st.stderr, ro.TTY, st.resize)
+				return streamError(err, "error executing command in container")
 			})
 			return nil
 		}
@@ -109,7 +110,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, info *reque
 		}
 		if isWebSocketV5(r) {
 			s.serveRemoteCommandV5(w, r, ro, func(ctx context.Context, st *wsStreams) error {
-				return s.cfg.PodStreams.Attach(ctx, pod, container, st.stdin, st.stdout, st.stderr, ro.TTY, st.resize)
+				err := s.cfg.PodStreams.Attach(ctx, pod, container, st.stdin, st.stdout, st.stderr, ro.TTY, st.resize)
+				return streamError(err, "error attaching to container")
 			})
 			return nil
 		}
@@ -235,6 +237,16 @@ func exitError(err error) error {
 		return ee
 	}
 	return err
+}
+
+// streamError words a failure like kubelet's SPDY handlers do; an exit
+// status stays as it is.
+func streamError(err error, what string) error {
+	var ee utilexec.ExitError
+	if err == nil || errors.As(err, &ee) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // exitStatus is the error stream's report of a command's end, as

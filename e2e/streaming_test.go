@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,10 +156,10 @@ func (l *lab) kubectlEnv(t *testing.T, profile string, env []string, stdin io.Re
 	return res
 }
 
-// protocols are kubectl's two transports: WebSocket (v5 for exec/attach,
+// streamProtocols are kubectl's two transports: WebSocket (v5 for exec/attach,
 // SPDY tunnelled in a WebSocket for port-forward), tried first since
 // kubectl 1.31, and the SPDY fallback.
-var protocols = []struct {
+var streamProtocols = []struct {
 	name string
 	env  []string
 }{
@@ -215,6 +216,15 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: term2}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - {name: shell, image: `+busyboxRef+`, command: ["sh"], stdin: true, tty: true}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: ticker}
 spec:
   terminationGracePeriodSeconds: 1
@@ -244,9 +254,9 @@ spec:
       failureThreshold: 1
 `), 0o644)
 	k("apply", "-f", manifest)
-	k("wait", "--for=condition=Ready", "pod/web", "pod/term", "pod/ticker", "pod/hooks", "--timeout=90s")
+	k("wait", "--for=condition=Ready", "pod/web", "pod/term", "pod/term2", "pod/ticker", "pod/hooks", "--timeout=90s")
 
-	for _, proto := range protocols {
+	for _, proto := range streamProtocols {
 		t.Run("exec-"+proto.name, func(t *testing.T) {
 			r := l.kubectlEnv(t, p, proto.env, nil, "exec", "web", "-c", "sidecar", "--", "sh", "-c", "echo out; echo err >&2; hostname")
 			if r.code != 0 || r.stdout != "out\nweb\n" || r.stderr != "err\n" {
@@ -287,6 +297,9 @@ spec:
 		s.expect("If you don't see a command prompt, try pressing enter.")
 		s.send("echo attached-$((2*3))\n")
 		s.expect("attached-6")
+		// The attached terminal takes the client's size (sent on its own stream).
+		s.send("until [ \"$(busybox stty size)\" = '40 120' ]; do sleep 1; done; echo sized-$(busybox stty size | busybox tr ' ' x)\n")
+		s.expect("sized-40x120")
 		s.send("exit\n")
 		if code := s.wait(); code != 0 {
 			t.Errorf("kubectl attach exit code %d:\n%s", code, s.output())
@@ -346,7 +359,7 @@ spec:
 		}
 	})
 
-	for _, proto := range protocols {
+	for _, proto := range streamProtocols {
 		t.Run("port-forward-"+proto.name, func(t *testing.T) {
 			for _, target := range []string{"pod/web", "svc/web"} {
 				remote := "8080"
@@ -394,6 +407,30 @@ spec:
 		k("delete", "pod", "hooks")
 		if got, err := os.ReadFile(filepath.Join(hostDir, "prestop")); err != nil || string(got) != "stopping\n" {
 			t.Errorf("preStop hook wrote %q (%v)", got, err)
+		}
+	})
+
+	t.Run("attach-after-kill-9", func(t *testing.T) {
+		// The daemon holds the terminal of term2; after a kill -9 the next
+		// daemon adopts the container and connects to its terminal again.
+		pid := daemonPid(t, p)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, pid)
+		l.nanokube(t, "start", "-p", p)
+		k("wait", "--for=condition=Ready", "pod/term2", "--timeout=60s")
+		s := l.startPty(t, p, nil, "attach", "-it", "term2")
+		s.expect("If you don't see a command prompt, try pressing enter.")
+		s.send("echo again-$((4*4))\n")
+		s.expect("again-16")
+		s.send("exit\n")
+		if code := s.wait(); code != 0 {
+			t.Errorf("kubectl attach after kill -9: exit code %d:\n%s", code, s.output())
+		}
+		k("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/term2", "--timeout=60s")
+		if logs := k("logs", "term2"); !strings.Contains(logs, "again-16") {
+			t.Errorf("logs after the daemon restart lack the terminal's output: %q", logs)
 		}
 	})
 }

@@ -270,6 +270,14 @@ func (r *Runtime) Attach(ctx context.Context, id string, a AttachIO) error {
 		sess.stderr = nil
 	}
 	s.mu.Lock()
+	select {
+	case <-s.done:
+		if s.attached { // exited, and what it printed was already seen
+			s.mu.Unlock()
+			return ErrNotRunning
+		}
+	default:
+	}
 	if !s.attached {
 		s.attached = true
 		if len(s.replay) > 0 && sess.stdout != nil {

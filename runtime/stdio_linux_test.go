@@ -135,6 +135,9 @@ func TestStdioSessions(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("session B did not end with the container's output")
 	}
+	if err := r.Attach(t.Context(), "c", AttachIO{Stdout: newNotifyBuffer()}); err != ErrNotRunning {
+		t.Errorf("attach after the end: %v, want ErrNotRunning", err)
+	}
 	r.dropStdio("c")
 	log, err := os.ReadFile(logPath)
 	if err != nil {
@@ -143,4 +146,37 @@ func TestStdioSessions(t *testing.T) {
 	if !strings.HasPrefix(string(log), "before\nlive\noops\nboth\n") || !strings.HasSuffix(string(log), "both\nonly b\n") {
 		t.Errorf("log = %q", log)
 	}
+}
+
+// TestStdioReplayAfterExit: a container that printed and exited before
+// anyone attached (`kubectl run -it -- echo hi`) still shows its output to
+// the first session; later sessions are told it is not running.
+func TestStdioReplayAfterExit(t *testing.T) {
+	dir := t.TempDir()
+	s, opts, err := newStdio("c", filepath.Join(dir, "c.log"), dir, true, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams cio.Streams
+	for _, o := range opts {
+		o(&streams)
+	}
+	if streams.Stderr != nil {
+		t.Error("a terminal container has a separate stderr")
+	}
+	r := &Runtime{}
+	r.setStdio("c", s)
+	io.WriteString(streams.Stdout, "hi\r\n")
+	close(s.done)
+	out := newNotifyBuffer()
+	if err := r.Attach(t.Context(), "c", AttachIO{Stdout: out}); err != nil {
+		t.Fatalf("first attach: %v", err)
+	}
+	if out.String() != "hi\r\n" {
+		t.Errorf("first attach got %q, want the replayed %q", out.String(), "hi\r\n")
+	}
+	if err := r.Attach(t.Context(), "c", AttachIO{Stdout: newNotifyBuffer()}); err != ErrNotRunning {
+		t.Errorf("second attach: %v, want ErrNotRunning", err)
+	}
+	r.dropStdio("c")
 }
