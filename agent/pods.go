@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -33,6 +34,7 @@ const (
 type podState struct {
 	uid         string
 	key         string
+	pod         *corev1.Pod // the latest spec seen (guarded by Agent.mu)
 	terminating bool
 	netns       string
 	ip          string
@@ -61,6 +63,7 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{}}
 		a.state[string(pod.UID)] = st
 	}
+	st.pod = pod
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
 		st.grace = *pod.Spec.TerminationGracePeriodSeconds
 	}
@@ -127,6 +130,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		for _, c := range pod.Spec.Containers {
 			errs = append(errs, a.ensureContainer(ctx, pod, st, c))
 		}
+		for _, ec := range pod.Spec.EphemeralContainers {
+			errs = append(errs, a.ensureEphemeral(ctx, pod, st, ec))
+		}
 	}
 	errs = append(errs, a.updateStatus(ctx, pod, st))
 	return errors.Join(errs...)
@@ -147,6 +153,11 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 	cur, err := a.cfg.Runtime.Inspect(ctx, id)
 	exists := err == nil
 	if exists && cur.Running {
+		if c.Stdin || c.TTY {
+			if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, c.Name)); err != nil {
+				a.log.Info("reattach container stdio", "pod", st.key, "container", c.Name, "err", err)
+			}
+		}
 		a.watch(pod, st, c.Name)
 		a.mu.Lock()
 		probing := st.probes[c.Name] != nil
@@ -207,6 +218,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 	st.startedAt[c.Name] = time.Now()
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	if !a.postStart(ctx, pod, st, &c) {
+		st.watching[c.Name] = false
+		a.watch(pod, st, c.Name)
+		return nil
+	}
 	st.watching[c.Name] = false
 	a.watch(pod, st, c.Name)
 	a.startProbes(pod, st, c)
@@ -365,6 +381,7 @@ func (a *Agent) containerSpec(pod *corev1.Pod, st *podState, c corev1.Container)
 	spec := runtime.ContainerSpec{
 		ID: containerID(st.uid, c.Name), Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir,
 		NetNS: st.netns, Hostname: pod.Name, Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
+		Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY, IODir: a.ioDir(st.uid),
 		Labels: map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
 	}
 	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
@@ -412,20 +429,29 @@ func (a *Agent) killPod(ctx context.Context, st *podState, grace time.Duration) 
 		ps.cancel()
 		delete(st.probes, name)
 	}
+	pod := st.pod
 	a.mu.Unlock()
 	list, err := a.cfg.Runtime.List(ctx, map[string]string{labelPodUID: st.uid})
 	if err != nil {
 		a.log.Info("list pod containers", "pod", st.key, "err", err)
 		return
 	}
+	// The containers stop in parallel, each with its preStop hook and the
+	// whole grace period, like kubelet.
+	var wg sync.WaitGroup
 	for _, c := range list {
-		if err := a.cfg.Runtime.Stop(ctx, c.ID, grace); err != nil {
-			a.log.Info("stop container", "id", c.ID, "err", err)
-		}
-		if err := a.cfg.Runtime.Remove(ctx, c.ID); err != nil {
-			a.log.Info("remove container", "id", c.ID, "err", err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.stopContainer(ctx, pod, st, specContainer(pod, c.Labels[labelContainer]), c.ID, grace); err != nil {
+				a.log.Info("stop container", "id", c.ID, "err", err)
+			}
+			if err := a.cfg.Runtime.Remove(ctx, c.ID); err != nil {
+				a.log.Info("remove container", "id", c.ID, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // adopt finds containers left running by an earlier daemon (kill -9) and

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +57,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 						goto wait
 					}
 				}
-				if err := a.probe(ctx, st, p); err != nil {
+				if err := a.probe(ctx, st, &c, p); err != nil {
 					fails, oks = fails+1, 0
 					if fails >= p.FailureThreshold {
 						a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
@@ -122,7 +125,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 func (a *Agent) restartUnhealthy(pod *corev1.Pod, st *podState, c corev1.Container, kind string) {
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, kind)
 	grace := time.Duration(st.grace) * time.Second
-	if err := a.cfg.Runtime.Stop(context.Background(), containerID(st.uid, c.Name), grace); err != nil {
+	if err := a.stopContainer(context.Background(), pod, st, &c, containerID(st.uid, c.Name), grace); err != nil {
 		a.log.Info("stop unhealthy container", "pod", st.key, "container", c.Name, "err", err)
 	}
 }
@@ -147,60 +150,96 @@ func (a *Agent) probeReady(st *podState, name string) (ready, started bool) {
 	return ps.ready && ps.started, ps.started
 }
 
-// probe runs one check: HTTP GET and TCP connect dial the pod from its
-// node's network namespace.
-func (a *Agent) probe(ctx context.Context, st *podState, p *corev1.Probe) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(p.TimeoutSeconds, 1))*time.Second)
+// probe runs one check of container c: HTTP GET, TCP connect and gRPC
+// dial the pod from its node's network namespace; exec runs the command
+// in the container.
+func (a *Agent) probe(ctx context.Context, st *podState, c *corev1.Container, p *corev1.Probe) error {
+	timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
-		return network.DialContext(ctx, a.cfg.PodNet.NodeNetns, "tcp", addr)
-	}
-	port := func(ip intstr.IntOrString) string {
-		if ip.Type == intstr.Int {
-			return strconv.Itoa(ip.IntValue())
-		}
-		return ip.StrVal
-	}
 	switch {
-	case p.HTTPGet != nil:
-		host := p.HTTPGet.Host
-		if host == "" {
-			host = st.ip
+	case p.Exec != nil:
+		out, code, err := a.runInContainer(ctx, st.uid, c.Name, p.Exec.Command)
+		if ctx.Err() != nil {
+			return fmt.Errorf("command %q timed out", strings.Join(p.Exec.Command, " "))
 		}
-		scheme := "http"
-		if p.HTTPGet.Scheme == corev1.URISchemeHTTPS {
-			scheme = "https"
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, port(p.HTTPGet.Port)), p.HTTPGet.Path), nil)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("User-Agent", "kube-probe/1.37")
-		for _, h := range p.HTTPGet.HTTPHeaders {
-			req.Header.Set(h.Name, h.Value)
-		}
-		client := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+		if code != 0 {
+			return errors.New(string(out)) // kubelet reports the command's output
 		}
 		return nil
+	case p.HTTPGet != nil:
+		return a.httpGet(ctx, st, c, p.HTTPGet, "kube-probe/1.37")
 	case p.TCPSocket != nil:
 		host := p.TCPSocket.Host
 		if host == "" {
 			host = st.ip
 		}
-		c, err := dial(ctx, "tcp", net.JoinHostPort(host, port(p.TCPSocket.Port)))
+		conn, err := a.dialPod(ctx, net.JoinHostPort(host, containerPort(c, p.TCPSocket.Port)))
 		if err != nil {
 			return err
 		}
-		return c.Close()
+		return conn.Close()
+	case p.GRPC != nil:
+		return a.grpcProbe(ctx, st, p.GRPC, timeout)
 	}
-	return nil // exec and grpc probes come with exec support
+	return nil
+}
+
+// dialPod connects to an address from the pod's node network namespace.
+func (a *Agent) dialPod(ctx context.Context, addr string) (net.Conn, error) {
+	return network.DialContext(ctx, a.cfg.PodNet.NodeNetns, "tcp", addr)
+}
+
+// containerPort resolves a probe's or hook's port, a number or the name
+// of one of the container's ports.
+func containerPort(c *corev1.Container, p intstr.IntOrString) string {
+	if p.Type == intstr.Int {
+		return strconv.Itoa(p.IntValue())
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return strconv.Itoa(int(cp.ContainerPort))
+		}
+	}
+	return p.StrVal
+}
+
+// httpGet performs an httpGet probe or hook against the pod; a status
+// outside 200-399 fails.
+func (a *Agent) httpGet(ctx context.Context, st *podState, c *corev1.Container, g *corev1.HTTPGetAction, agent string) error {
+	host := g.Host
+	if host == "" {
+		host = st.ip
+	}
+	scheme := "http"
+	if g.Scheme == corev1.URISchemeHTTPS {
+		scheme = "https"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, containerPort(c, g.Port)), g.Path), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", agent)
+	for _, h := range g.HTTPHeaders {
+		req.Header.Set(h.Name, h.Value)
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:       func(ctx context.Context, _, addr string) (net.Conn, error) { return a.dialPod(ctx, addr) },
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // kubelet does not verify probe targets either
+	}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+	}
+	return nil
 }
 
 func capitalize(s string) string {

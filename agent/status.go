@@ -21,6 +21,7 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 	start := metav1.NewTime(st.started.Truncate(1e9))
 	s.StartTime = &start
 	s.InitContainerStatuses = a.initStatuses(ctx, pod, st)
+	s.EphemeralContainerStatuses = a.ephemeralStatuses(ctx, pod, st)
 	initialized := true
 	for _, ic := range s.InitContainerStatuses {
 		initialized = initialized && ic.State.Terminated != nil && ic.State.Terminated.ExitCode == 0

@@ -300,6 +300,11 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 	case "finalize":
 		next = old.DeepCopyObject()
 		copySpec(next, obj)
+	case "ephemeralcontainers":
+		next = old.DeepCopyObject()
+		if errs := registry.UpdateEphemeralContainers(next.(*corev1.Pod), obj.(*corev1.Pod), old.(*corev1.Pod)); len(errs) > 0 {
+			return nil, 0, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, errs)
+		}
 	default:
 		next = obj
 		nm := m

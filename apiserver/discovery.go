@@ -243,15 +243,18 @@ func (s *Server) servedSubresources(r *registry.Resource) []string {
 
 // implements reports whether a subresource is served.
 func (s *Server) implements(sub string) bool {
-	if sub == "log" {
+	switch sub {
+	case "log":
 		return s.cfg.PodLogs != nil
+	case "exec", "attach", "portforward":
+		return s.cfg.PodStreams != nil
 	}
 	return implementedSubresources[sub]
 }
 
 // implementedSubresources grows as handlers land; discovery never
 // advertises what does not work.
-var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true}
+var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true}
 
 func subresourceKind(r *registry.Resource, sub string) (schema.GroupVersionKind, []string) {
 	rw := []string{"get", "patch", "update"}

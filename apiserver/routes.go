@@ -167,6 +167,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 	switch {
 	case info.subresource == "log":
 		err = s.serveLog(w, r, info)
+	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward":
+		err = s.serveStream(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):

@@ -42,6 +42,9 @@ type Config struct {
 	Logger           *slog.Logger
 	// PodLogs streams a container's log (pods/log); nil: not served.
 	PodLogs func(ctx context.Context, pod *corev1.Pod, container string, opts *corev1.PodLogOptions, w io.Writer) error
+	// PodStreams serves pods/exec, pods/attach and pods/portforward; nil:
+	// not served.
+	PodStreams PodStreams
 }
 
 // Server is the API server.

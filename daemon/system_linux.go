@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		AdvertisePort:    cfg.Cluster.APIServerPort,
 		Logger:           s.log,
 		PodLogs:          s.podLogs,
+		PodStreams:       nodeStreams{s},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)

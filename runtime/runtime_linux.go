@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ type Runtime struct {
 	c           *client.Client
 	ns          string
 	snapshotter string
+
+	mu    sync.Mutex
+	stdio map[string]*stdio // containers with attachable stdio, by id
 }
 
 // New returns the runtime for namespace ns.
@@ -134,6 +138,15 @@ type ContainerSpec struct {
 	CPUShares   uint64
 	CPUQuota    int64
 	CPUPeriod   uint64
+
+	// Stdin and TTY make the container's stdio attachable (fifos held by
+	// the runtime, which then writes the log); StdinOnce closes stdin
+	// after the first attach session. IODir holds the fifos.
+	Stdin, StdinOnce, TTY bool
+	IODir                 string
+	// PIDNamespaceOf is the id of a running container whose process
+	// namespace this one joins (an ephemeral container's target).
+	PIDNamespaceOf string
 }
 
 // Run creates and starts a container; its output goes to LogPath, written
@@ -159,6 +172,16 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	if s.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(s.WorkingDir))
 	}
+	if s.TTY {
+		opts = append(opts, oci.WithTTY)
+	}
+	if s.PIDNamespaceOf != "" {
+		target, err := r.task(ctx, s.PIDNamespaceOf)
+		if err != nil {
+			return fmt.Errorf("target container %s: %w", s.PIDNamespaceOf, err)
+		}
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", target.Pid())}))
+	}
 	if s.MemoryLimit > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(s.MemoryLimit)))
 	}
@@ -173,11 +196,18 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	if err := r.c.SnapshotService(r.snapshotter).Remove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove stale snapshot %s: %w", s.ID, err)
 	}
+	labels := s.Labels
+	if s.Stdin || s.TTY {
+		labels = map[string]string{labelStdio: stdioLabel(s.Stdin, s.TTY, s.StdinOnce)}
+		for k, v := range s.Labels {
+			labels[k] = v
+		}
+	}
 	ctr, err := r.c.NewContainer(ctx, s.ID,
 		client.WithImage(img),
 		client.WithNewSnapshot(s.ID, img),
 		client.WithNewSpec(opts...),
-		client.WithContainerLabels(s.Labels),
+		client.WithContainerLabels(labels),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.ID, err)
@@ -185,12 +215,31 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
 		return err
 	}
-	task, err := ctr.NewTask(ctx, cio.LogFile(s.LogPath))
+	// The shim writes the log itself, so output keeps flowing while the
+	// daemon is down; attachable containers get fifos held by the runtime.
+	creator := cio.LogFile(s.LogPath)
+	var sio *stdio
+	if s.Stdin || s.TTY {
+		var cioOpts []cio.Opt
+		if sio, cioOpts, err = newStdio(s.ID, s.LogPath, s.IODir, s.Stdin, s.TTY, s.StdinOnce); err != nil {
+			return err
+		}
+		creator = cio.NewCreator(cioOpts...)
+	}
+	task, err := ctr.NewTask(ctx, creator)
 	if err != nil {
+		if sio != nil {
+			sio.close()
+		}
 		return fmt.Errorf("create task %s: %w", s.ID, err)
+	}
+	if sio != nil {
+		sio.start(task.IO())
+		r.setStdio(s.ID, sio)
 	}
 	if err := task.Start(ctx); err != nil {
 		task.Delete(ctx)
+		r.dropStdio(s.ID)
 		return fmt.Errorf("start %s: %w", s.ID, err)
 	}
 	return nil
@@ -314,6 +363,7 @@ func (r *Runtime) Wait(ctx context.Context, id string) (<-chan uint32, error) {
 		defer close(out)
 		select {
 		case st := <-ch:
+			r.drained(id, outputDrain) // the log is complete before the exit is reported
 			out <- st.ExitCode()
 		case <-ctx.Done():
 		}
@@ -366,6 +416,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 // Remove deletes the container's task, container and snapshot.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
 	ctx = r.ctx(ctx)
+	defer r.dropStdio(id)
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil
