@@ -229,10 +229,14 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 	return nil
 }
 
-// backoffDelay is kubelet's crash loop back-off: 10s doubling to 5m.
+// backoffDelay is kubelet's crash loop back-off: the first restart is at
+// once, then 10s doubling to 5m.
 func backoffDelay(restarts int32) time.Duration {
+	if restarts == 0 {
+		return 0
+	}
 	d := 10 * time.Second
-	for i := int32(0); i < restarts && d < 5*time.Minute; i++ {
+	for i := int32(1); i < restarts && d < 5*time.Minute; i++ {
 		d *= 2
 	}
 	return min(d, 5*time.Minute)
