@@ -35,6 +35,9 @@ type ManagerConfig struct {
 	NodeMonitorGracePeriod time.Duration
 	// HPASyncPeriod: how often HPAs are evaluated (0: upstream's 15s).
 	HPASyncPeriod time.Duration
+	// HPADownscaleStabilization: the scale-down window of HPAs without a
+	// behavior (0: upstream's 5m).
+	HPADownscaleStabilization time.Duration
 	// Extra runs beside the controllers.
 	Extra []func(context.Context) error
 }
@@ -126,7 +129,7 @@ func (m *Manager) opsControllers(gc *GarbageCollector) ([]func(context.Context) 
 		return m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
 	}
 	hpa, err := NewHorizontalPodAutoscaler(HorizontalPodAutoscalerConfig{Client: cfg.Client, Metrics: cfg.Metrics, Informers: m.informers,
-		Recorder: rec("horizontal-pod-autoscaler"), Log: cfg.Log, SyncPeriod: cfg.HPASyncPeriod})
+		Recorder: rec("horizontal-pod-autoscaler"), Log: cfg.Log, SyncPeriod: cfg.HPASyncPeriod, DownscaleStabilization: cfg.HPADownscaleStabilization})
 	if err != nil {
 		return nil, fmt.Errorf("horizontal pod autoscaler: %w", err)
 	}
