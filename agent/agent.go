@@ -40,7 +40,10 @@ type Config struct {
 	RootDir        string // per-node files: pod dirs, volumes, logs
 	ClusterDNS     net.IP
 	ClusterDomain  string
-	Log            *slog.Logger
+	// CgroupRoot is the node's cgroup (pods go below CgroupRoot/kubepods);
+	// empty: containers get containerd's default cgroups, no pod limits.
+	CgroupRoot string
+	Log        *slog.Logger
 }
 
 // podWorkers is how many pods are started or stopped at once.
@@ -60,6 +63,9 @@ type Agent struct {
 	mu      sync.Mutex
 	state   map[string]*podState // by pod uid
 	waiters sync.WaitGroup
+
+	usage       *usageCache
+	memCapacity int64
 }
 
 // New builds the agent.
@@ -67,7 +73,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Log.With("node", cfg.NodeName), state: map[string]*podState{}}
+	a := &Agent{cfg: cfg, log: cfg.Log.With("node", cfg.NodeName), state: map[string]*podState{}, usage: newUsageCache(), memCapacity: memTotal()}
 	a.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	}))
@@ -92,6 +98,14 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.cfg.PodNet.Ensure(); err != nil {
 		return fmt.Errorf("node %s pod network: %w", a.cfg.NodeName, err)
+	}
+	if err := a.ensureNodeCgroups(); err != nil {
+		return fmt.Errorf("node %s cgroups: %w", a.cfg.NodeName, err)
+	}
+	if a.cgroups() != nil {
+		if s, _, err := a.nodeReading(); err == nil {
+			a.usage.record(nodeKey, s)
+		}
 	}
 	if err := a.register(ctx); err != nil {
 		return err

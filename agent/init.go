@@ -28,6 +28,9 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, st *podState) (don
 			reason := "Completed"
 			if code != 0 {
 				reason = "Error"
+				if code == 137 && cur.OOMKilled {
+					reason = "OOMKilled"
+				}
 			}
 			st.last[c.Name] = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: metav1.NewTime(st.startedAt[c.Name]),
 				FinishedAt: metav1.NewTime(cur.FinishedAt), ContainerID: "containerd://" + id}

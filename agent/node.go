@@ -101,12 +101,31 @@ func (a *Agent) register(ctx context.Context) error {
 	return nil
 }
 
+// reportReady puts the agent's own conditions back when they say otherwise.
+func (a *Agent) reportReady(ctx context.Context) error {
+	nodes := a.cfg.Client.CoreV1().Nodes()
+	cur, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range cur.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			return nil
+		}
+	}
+	next := cur.DeepCopy()
+	next.Status.Conditions = a.nodeObject().Status.Conditions
+	_, err = nodes.UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	return err
+}
+
 // heartbeat renews the node's Lease every renewEvery, like kubelet: the
 // only periodic write of an idle node.
 func (a *Agent) heartbeat(ctx context.Context) error {
 	leases := a.cfg.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	t := time.NewTicker(renewEvery)
 	defer t.Stop()
+	var lastRenew time.Time
 	for {
 		now := metav1.NewMicroTime(time.Now())
 		l, err := leases.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
@@ -123,6 +142,17 @@ func (a *Agent) heartbeat(ctx context.Context) error {
 		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Info("renew node lease", "node", a.cfg.NodeName, "err", err)
+		}
+		if err == nil {
+			// After a gap the node lifecycle controller may have marked the
+			// node Unknown: report it ready again, like kubelet's next
+			// status update would.
+			if !lastRenew.IsZero() && time.Since(lastRenew) > 2*renewEvery {
+				if err := a.reportReady(ctx); err != nil && ctx.Err() == nil {
+					a.log.Info("report node ready", "node", a.cfg.NodeName, "err", err)
+				}
+			}
+			lastRenew = time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -49,6 +49,7 @@ type podState struct {
 	probes      map[string]*probeState
 	initDone    map[string]bool
 	initFailed  bool
+	cgroup      string // the pod's cgroup, once made
 }
 
 func containerID(uid, name string) string { return uid + "-" + name }
@@ -122,6 +123,13 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	if cg := a.cgroups(); cg != nil && st.cgroup == "" {
+		p := a.podCgroup(pod)
+		if err := cg.Ensure(p, podResources(pod)); err != nil {
+			return fmt.Errorf("pod %s cgroup: %w", key, err)
+		}
+		st.cgroup = p
+	}
 	var errs []error
 	initDone, initFailed, err := a.runInit(ctx, pod, st)
 	errs = append(errs, err)
@@ -174,7 +182,7 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 		reason := "Completed"
 		if code != 0 {
 			reason = "Error"
-			if code == 137 && a.oomKilled(st, c.Name) {
+			if code == 137 && cur.OOMKilled {
 				reason = "OOMKilled"
 			}
 		}
@@ -241,8 +249,6 @@ func backoffDelay(restarts int32) time.Duration {
 	}
 	return min(d, 5*time.Minute)
 }
-
-func (a *Agent) oomKilled(st *podState, name string) bool { return false }
 
 // watch waits for a running container to exit and then syncs its pod.
 func (a *Agent) watch(pod *corev1.Pod, st *podState, name string) {
@@ -388,23 +394,27 @@ func (a *Agent) containerSpec(pod *corev1.Pod, st *podState, c corev1.Container)
 		Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY, IODir: a.ioDir(st.uid),
 		Labels: map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
 	}
-	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
-		spec.MemoryLimit = q.Value()
-	}
-	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
-		spec.CPUPeriod, spec.CPUQuota = 100000, q.MilliValue()*100
-	}
-	if q, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
-		spec.CPUShares = uint64(max(2, q.MilliValue()*1024/1000))
-	}
+	containerResources(&spec, pod, c, a.memCapacity)
+	spec.CgroupParent = st.cgroup
 	return spec, nil
 }
 
 // forget drops what the agent knows of a pod and frees its network.
 func (a *Agent) forget(uid string) {
 	a.mu.Lock()
+	var cgroup string
+	if st := a.state[uid]; st != nil {
+		cgroup = st.cgroup
+	}
 	delete(a.state, uid)
 	a.mu.Unlock()
+	if cg := a.cgroups(); cg != nil && cgroup != "" {
+		if err := cg.Remove(cgroup); err != nil {
+			a.log.Info("remove pod cgroup", "uid", uid, "err", err)
+		}
+	}
+	a.usage.forget(uid)
+
 	if err := a.cfg.PodNet.Teardown(uid); err != nil {
 		a.log.Info("tear down pod network", "uid", uid, "err", err)
 	}

@@ -131,6 +131,7 @@ func (s *Server) serveAPIs(w http.ResponseWriter, r *http.Request) {
 		}
 		list.Groups = append(list.Groups, s.apiGroup(g))
 	}
+	list.Groups = append(list.Groups, s.apiServiceGroups()...)
 	s.writeJSON(w, http.StatusOK, list)
 }
 
@@ -225,6 +226,9 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bo
 		}
 		list.Items = append(list.Items, gd)
 	}
+	if !core {
+		list.Items = append(list.Items, s.apiServiceDiscovery()...)
+	}
 	w.Header().Set("Content-Type", aggregatedV2)
 	w.Header().Set("Vary", "Accept")
 	s.writeRawJSON(w, http.StatusOK, list)
@@ -254,7 +258,7 @@ func (s *Server) implements(sub string) bool {
 
 // implementedSubresources grows as handlers land; discovery never
 // advertises what does not work.
-var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true}
+var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true, "eviction": true}
 
 func subresourceKind(r *registry.Resource, sub string) (schema.GroupVersionKind, []string) {
 	rw := []string{"get", "patch", "update"}

@@ -52,6 +52,9 @@ func notFoundPath(r *http.Request) error {
 // serveAPITree handles /api/v1/... and /apis/<group>/<version>/...
 func (s *Server) serveAPITree(w http.ResponseWriter, r *http.Request) {
 	parts := splitPath(r.URL.Path)
+	if s.serveAPIService(w, r, parts) {
+		return
+	}
 	var gv schema.GroupVersion
 	var rest []string
 	switch {
@@ -169,6 +172,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		err = s.serveLog(w, r, info)
 	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward":
 		err = s.serveStream(w, r, info)
+	case info.subresource == "eviction":
+		err = s.serveEviction(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):

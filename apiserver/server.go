@@ -45,6 +45,8 @@ type Config struct {
 	// PodStreams serves pods/exec, pods/attach and pods/portforward; nil:
 	// not served.
 	PodStreams PodStreams
+	// APIServices are groups served by other handlers (metrics.k8s.io).
+	APIServices []APIService
 }
 
 // Server is the API server.

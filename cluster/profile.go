@@ -85,6 +85,9 @@ type Config struct {
 	DNSUpstream       []string  `json:"dnsUpstream,omitempty"`
 	HostAccess        bool      `json:"hostAccess"`
 	CreatedAt         time.Time `json:"createdAt"`
+
+	// ExtraConfig are component settings (--extra-config), by key.
+	ExtraConfig map[string]string `json:"extraConfig,omitempty"`
 }
 
 // State is what the running daemon reports about the cluster it built.

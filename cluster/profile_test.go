@@ -130,3 +130,22 @@ func TestLockExcludes(t *testing.T) {
 		t.Fatalf("WaitLock after release = %v", err)
 	}
 }
+
+func TestParseExtraConfig(t *testing.T) {
+	got, err := ParseExtraConfig([]string{"controller-manager.node-monitor-grace-period=5s"})
+	if err != nil || got[NodeMonitorGracePeriod] != "5s" {
+		t.Fatalf("ParseExtraConfig = %v, %v", got, err)
+	}
+	if d := (Config{ExtraConfig: got}).ExtraDuration(NodeMonitorGracePeriod); d != 5*time.Second {
+		t.Errorf("ExtraDuration = %v", d)
+	}
+	for bad, want := range map[string]string{
+		"nokey":               "use component.key=value",
+		"kubelet.max-pods=10": `unknown --extra-config key "kubelet.max-pods"`,
+		"controller-manager.node-monitor-grace-period=soon": "takes a positive duration",
+	} {
+		if _, err := ParseExtraConfig([]string{bad}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseExtraConfig(%q) = %v, want %q", bad, err, want)
+		}
+	}
+}

@@ -27,6 +27,8 @@ type StartOptions struct {
 	HostAccess        bool
 	Executable        string // the nanokube binary to run as the daemon
 	Out               io.Writer
+	// ExtraConfig: component.key=value settings, like minikube's --extra-config.
+	ExtraConfig []string
 }
 
 // Start creates or resumes the profile's cluster and returns when it is
@@ -104,6 +106,11 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 	if cfg.Driver == "host" && cfg.Nodes != 1 {
 		return cfg, false, fmt.Errorf("the host driver runs one node: drop --nodes or use --driver=netns")
 	}
+	extra, err := ParseExtraConfig(o.ExtraConfig)
+	if err != nil {
+		return cfg, false, err
+	}
+	cfg.ExtraConfig = extra
 	for _, u := range cfg.DNSUpstream {
 		if _, _, err := net.SplitHostPort(u); err != nil && net.ParseIP(u) == nil {
 			return cfg, false, fmt.Errorf("invalid --dns-upstream %q: give an IP or IP:port", u)

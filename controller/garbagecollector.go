@@ -298,3 +298,9 @@ func (gc *GarbageCollector) dropFinalizer(ctx context.Context, obj *metav1.Parti
 	}
 	return err
 }
+
+// Informer is the collector's metadata informer of gvr (nil when it does
+// not follow that resource), for controllers that only count objects.
+func (gc *GarbageCollector) Informer(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+	return gc.informers[gvr]
+}

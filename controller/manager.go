@@ -17,6 +17,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/record"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 )
 
 // ManagerConfig is what every controller is built from.
@@ -26,6 +27,17 @@ type ManagerConfig struct {
 	Log      *slog.Logger
 	// RootCA is the cluster CA published as kube-root-ca.crt.
 	RootCA []byte
+	// Metrics is the resource metrics API the HorizontalPodAutoscaler
+	// reads (nil: HPAs report that metrics are unavailable).
+	Metrics metricsclient.PodMetricsesGetter
+	// NodeMonitorGracePeriod: a node silent this long becomes Unknown
+	// (0: upstream's 40s).
+	NodeMonitorGracePeriod time.Duration
+	// HPASyncPeriod: how often HPAs are evaluated (0: upstream's 15s).
+	HPASyncPeriod time.Duration
+	// HPADownscaleStabilization: the scale-down window of HPAs without a
+	// behavior (0: upstream's 5m).
+	HPADownscaleStabilization time.Duration
 	// Extra runs beside the controllers.
 	Extra []func(context.Context) error
 }
@@ -99,8 +111,57 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
 	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, rc.Run, dep.Run, job.Run, cron.Run, ds.Run, ep.Run, gc.Run}
+	ops, err := m.opsControllers(gc)
+	if err != nil {
+		return nil, err
+	}
+	m.runners = append(m.runners, ops...)
 	m.runners = append(m.runners, cfg.Extra...)
 	return m, nil
+}
+
+// opsControllers builds the controllers of cluster operations: autoscaling,
+// disruption budgets, node health and taint eviction, pod and job
+// clean-up, event expiry and quota usage.
+func (m *Manager) opsControllers(gc *GarbageCollector) ([]func(context.Context) error, error) {
+	cfg := m.cfg
+	rec := func(component string) record.EventRecorder {
+		return m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	}
+	hpa, err := NewHorizontalPodAutoscaler(HorizontalPodAutoscalerConfig{Client: cfg.Client, Metrics: cfg.Metrics, Informers: m.informers,
+		Recorder: rec("horizontal-pod-autoscaler"), Log: cfg.Log, SyncPeriod: cfg.HPASyncPeriod, DownscaleStabilization: cfg.HPADownscaleStabilization})
+	if err != nil {
+		return nil, fmt.Errorf("horizontal pod autoscaler: %w", err)
+	}
+	pdb, err := NewDisruption(DisruptionConfig{Client: cfg.Client, Informers: m.informers, Recorder: rec("controllermanager"), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("disruption controller: %w", err)
+	}
+	nl, err := NewNodeLifecycle(NodeLifecycleConfig{Client: cfg.Client, Informers: m.informers, Recorder: rec("node-controller"), Log: cfg.Log, GracePeriod: cfg.NodeMonitorGracePeriod})
+	if err != nil {
+		return nil, fmt.Errorf("node lifecycle controller: %w", err)
+	}
+	te, err := NewTaintEviction(TaintEvictionConfig{Client: cfg.Client, Informers: m.informers, Recorder: rec("taint-eviction-controller"), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("taint eviction controller: %w", err)
+	}
+	ttl, err := NewTTLAfterFinished(TTLAfterFinishedConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("ttl-after-finished controller: %w", err)
+	}
+	podgc, err := NewPodGC(PodGCConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("pod garbage collector: %w", err)
+	}
+	evttl, err := NewEventTTL(EventTTLConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("event ttl: %w", err)
+	}
+	quota, err := NewResourceQuota(ResourceQuotaConfig{Client: cfg.Client, Metadata: cfg.Metadata, Informers: m.informers, Counted: gc.Informer, Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("resource quota controller: %w", err)
+	}
+	return []func(context.Context) error{hpa.Run, pdb.Run, nl.Run, te.Run, ttl.Run, podgc.Run, evttl.Run, quota.Run}, nil
 }
 
 // Run starts the informers and every controller; it returns when ctx ends.

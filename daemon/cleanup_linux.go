@@ -12,6 +12,7 @@ import (
 
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/network"
+	"github.com/nanokube/nanokube/runtime"
 )
 
 // Cleanup removes everything profile p made on this host (its daemon must
@@ -27,6 +28,12 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 		if _, err := os.Stat(filepath.Join(p.Dir, "containerd")); err == nil {
 			if err := removeContainers(ctx, p, cfg); err != nil {
 				return fmt.Errorf("remove containers: %w", err)
+			}
+		}
+		// The pods' cgroups (the containers' own went with them).
+		if cg, err := runtime.DetectCgroups(); err == nil {
+			if err := cg.Remove("/" + runtime.Namespace(p.Name)); err != nil {
+				return fmt.Errorf("remove cgroups: %w", err)
 			}
 		}
 	}

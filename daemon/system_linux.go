@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -19,6 +20,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/nanokube/nanokube/agent"
 	"github.com/nanokube/nanokube/apiserver"
@@ -26,6 +30,7 @@ import (
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
+	"github.com/nanokube/nanokube/metrics"
 	"github.com/nanokube/nanokube/runtime"
 	"github.com/nanokube/nanokube/scheduler"
 	"github.com/nanokube/nanokube/store"
@@ -124,7 +129,15 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build loopback metadata client: %w", err)
 	}
-	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Log: s.log, RootCA: caPEM})
+	mloop := rest.CopyConfig(loop)
+	mloop.ContentType = "application/json"
+	mc, err := metricsclient.NewForConfig(mloop)
+	if err != nil {
+		return nil, fmt.Errorf("build loopback metrics client: %w", err)
+	}
+	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM,
+		NodeMonitorGracePeriod: cfg.Cluster.ExtraDuration(cluster.NodeMonitorGracePeriod), HPASyncPeriod: cfg.Cluster.ExtraDuration(cluster.HPASyncPeriod),
+		HPADownscaleStabilization: cfg.Cluster.ExtraDuration(cluster.HPADownscaleStabilization)})
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
@@ -150,12 +163,14 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 			NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: i == 0, Client: cs, Runtime: rt,
 			RuntimeVersion: "containerd://" + ver.Version, PodNet: s.net.podNet(i), RootDir: filepath.Join(p.Dir, "nodes", n.Name),
 			ClusterDNS: net.IPv4(10, 96, 0, 10), ClusterDomain: "cluster.local", Log: s.log,
+			CgroupRoot: path.Join("/", runtime.Namespace(p.Name), n.Name),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("build agent of node %s: %w", n.Name, err)
 		}
 		s.nodes = append(s.nodes, a)
 	}
+	s.serveMetrics()
 	if err := s.startServices(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -237,6 +252,23 @@ func (s *System) close() {
 			s.log.Error("close store", "err", err)
 		}
 	}
+}
+
+// serveMetrics serves metrics.k8s.io from the agents, like metrics-server
+// behind its APIService.
+func (s *System) serveMetrics() {
+	inf := s.ctrl.Informers().Core().V1()
+	sources := map[string]metrics.Source{}
+	for i, n := range s.state.Nodes {
+		if i < len(s.nodes) {
+			sources[n.Name] = s.nodes[i]
+		}
+	}
+	h := metrics.NewHandler(metrics.Config{
+		Pods: inf.Pods().Lister(), Nodes: inf.Nodes().Lister(), Sources: sources,
+		Synced: []cache.InformerSynced{inf.Pods().Informer().HasSynced, inf.Nodes().Informer().HasSynced},
+	})
+	s.api.AddAPIService(apiserver.APIService{GroupVersion: metrics.GroupVersion, Resources: metrics.Resources(), Handler: h})
 }
 
 // podLogs serves `kubectl logs` from the agent of the pod's node.

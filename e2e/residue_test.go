@@ -31,6 +31,11 @@ func (l *lab) residue(profile string) []string {
 			}
 		}
 	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/nanokube-" + profile)
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/nanokube-" + profile)
+	for _, d := range append(cgroups, v1...) {
+		left = append(left, "cgroup "+d)
+	}
 	left = append(left, l.leftLinks(profile)...)
 	ctx := context.Background()
 	if r := l.run(ctx, nil, "nft", "list", "tables"); r.code == 0 {

@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type Runtime struct {
 	c           *client.Client
 	ns          string
 	snapshotter string
+	cg          *Cgroups // nil: the host's cgroups were not found
 
 	mu    sync.Mutex
 	stdio map[string]*stdio // containers with attachable stdio, by id
@@ -38,8 +40,13 @@ type Runtime struct {
 
 // New returns the runtime for namespace ns.
 func New(c *client.Client, ns string) *Runtime {
-	return &Runtime{c: c, ns: ns, snapshotter: "overlayfs"}
+	r := &Runtime{c: c, ns: ns, snapshotter: "overlayfs"}
+	r.cg, _ = DetectCgroups()
+	return r
 }
+
+// Cgroups is the host's cgroup hierarchy, or nil when it was not found.
+func (r *Runtime) Cgroups() *Cgroups { return r.cg }
 
 func (r *Runtime) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.ns)
@@ -147,6 +154,12 @@ type ContainerSpec struct {
 	// PIDNamespaceOf is the id of a running container whose process
 	// namespace this one joins (an ephemeral container's target).
 	PIDNamespaceOf string
+	// CgroupParent is the pod's cgroup; the container's is CgroupParent/ID.
+	// Empty: containerd's default (/<namespace>/<id>).
+	CgroupParent string
+	// OOMScoreAdj is the kernel's OOM preference (kubelet's per QoS
+	// class); never negative, 0 keeps the inherited value.
+	OOMScoreAdj int
 }
 
 // Run creates and starts a container; its output goes to LogPath, written
@@ -190,6 +203,12 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	}
 	if s.CPUQuota > 0 {
 		opts = append(opts, oci.WithCPUCFS(s.CPUQuota, s.CPUPeriod))
+	}
+	if s.CgroupParent != "" {
+		opts = append(opts, oci.WithCgroup(s.CgroupParent+"/"+s.ID))
+	}
+	if s.OOMScoreAdj > 0 {
+		opts = append(opts, withOOMScoreAdj(s.OOMScoreAdj))
 	}
 	// Remove what an earlier attempt (or a crash) left with the same id.
 	r.Remove(context.WithoutCancel(ctx), s.ID)
@@ -260,6 +279,14 @@ func withArgsOnly(img client.Image, args []string) oci.SpecOpts {
 	}
 }
 
+// withOOMScoreAdj sets the process's oom_score_adj.
+func withOOMScoreAdj(adj int) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
+		sp.Process.OOMScoreAdj = &adj
+		return nil
+	}
+}
+
 // Status of a container.
 type Status struct {
 	ID         string
@@ -271,6 +298,11 @@ type Status struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	ImageRef   string
+	// OOMKilled: the container ended and the OOM killer killed a process
+	// of its cgroup.
+	OOMKilled bool
+	// Cgroup is the container's cgroup path ("" if unknown).
+	Cgroup string
 }
 
 // Inspect returns a container's state.
@@ -289,6 +321,10 @@ func (r *Runtime) status(ctx context.Context, ctr client.Container) (Status, err
 		return Status{}, err
 	}
 	st := Status{ID: ctr.ID(), Labels: info.Labels, ImageRef: info.Image}
+	var sp specs.Spec
+	if info.Spec != nil && json.Unmarshal(info.Spec.GetValue(), &sp) == nil && sp.Linux != nil {
+		st.Cgroup = sp.Linux.CgroupsPath
+	}
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		st.Created = true
@@ -307,6 +343,13 @@ func (r *Runtime) status(ctx context.Context, ctr client.Container) (Status, err
 		st.Running = true
 	default:
 		st.ExitCode, st.FinishedAt = ts.ExitStatus, ts.ExitTime
+		// The cgroup stays until the task is deleted: it still counts
+		// the OOM kills of the run that just ended.
+		if r.cg != nil && st.Cgroup != "" {
+			if cs, err := r.cg.Stats(st.Cgroup); err == nil && cs.OOMKills > 0 {
+				st.OOMKilled = true
+			}
+		}
 	}
 	return st, nil
 }

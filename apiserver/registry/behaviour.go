@@ -38,5 +38,11 @@ func attachBehaviour(r *Resource) {
 		jobBehaviour(r)
 	case "batch/CronJob":
 		cronJobBehaviour(r)
+	case "autoscaling/HorizontalPodAutoscaler":
+		hpaBehaviour(r)
+	case "policy/PodDisruptionBudget":
+		podDisruptionBudgetBehaviour(r)
+	case "/ResourceQuota":
+		resourceQuotaTable(r)
 	}
 }

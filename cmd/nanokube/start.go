@@ -17,6 +17,7 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "containerd-address", Usage: "use this containerd socket instead of a managed containerd"},
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "upstream DNS servers for names outside the cluster (default: the host's)"},
 			&cli.BoolFlag{Name: "host-access", Value: true, Usage: "route the pod and service ranges from the host"},
+			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -39,6 +40,7 @@ func startCommand() *cli.Command {
 				ContainerdAddress: c.String("containerd-address"),
 				DNSUpstream:       c.StringSlice("dns-upstream"),
 				HostAccess:        c.Bool("host-access"),
+				ExtraConfig:       c.StringSlice("extra-config"),
 				Executable:        exe,
 				Out:               c.App.Writer,
 			})
