@@ -39,7 +39,7 @@ func main() {
 	apiLoad := flag.Bool("api-load", false, "internal: run the API load from inside the lab")
 	kubeconfig := flag.String("kubeconfig", "", "internal: kubeconfig for -api-load")
 	objects := flag.Int("objects", 2000, "objects created per API scenario")
-	pods := flag.Int("pods", 50, "pods started for the pod start latency")
+	pods := flag.Int("pods", 100, "pods started for the pod start latency (one at a time, then at once)")
 	flag.Parse()
 	ctx := context.Background()
 	if *apiLoad {

@@ -13,26 +13,49 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// PodResult is the pod start latency over n pods with a local image.
+// PodResult is the pod start latency with a local image, measured two
+// ways: one pod at a time (the latency a developer sees for `kubectl run`)
+// and a burst of n pods created at once (how the node copes with a
+// rollout; later pods queue behind earlier ones).
 type PodResult struct {
+	Sequential PodLatency `json:"one_at_a_time"`
+	Burst      PodLatency `json:"burst"`
+}
+
+// PodLatency is create → Running and create → Ready over a set of pods.
+type PodLatency struct {
 	Pods         int     `json:"pods"`
 	RunningP50Ms float64 `json:"create_to_running_p50_ms"`
 	RunningP99Ms float64 `json:"create_to_running_p99_ms"`
 	ReadyP50Ms   float64 `json:"create_to_ready_p50_ms"`
 	ReadyP99Ms   float64 `json:"create_to_ready_p99_ms"`
 	TotalSeconds float64 `json:"all_ready_seconds"`
+	PodsPerSec   float64 `json:"pods_per_second"`
 }
 
-// podLatency creates n pods one after another and watches when each runs
-// and becomes Ready.
+// podLatency measures n pods one at a time, then n pods at once, each set
+// in its own namespace that is deleted afterwards.
 func podLatency(ctx context.Context, cs kubernetes.Interface, image string, n int) (PodResult, error) {
-	ns := "bench-pods"
+	var r PodResult
+	var err error
+	if r.Sequential, err = podSet(ctx, cs, image, "bench-pods-seq", n, 1); err != nil {
+		return r, fmt.Errorf("one pod at a time: %w", err)
+	}
+	if r.Burst, err = podSet(ctx, cs, image, "bench-pods-burst", n, n); err != nil {
+		return r, fmt.Errorf("burst: %w", err)
+	}
+	return r, nil
+}
+
+// podSet creates n pods, at most inflight not yet Ready at a time, and
+// watches when each runs and becomes Ready.
+func podSet(ctx context.Context, cs kubernetes.Interface, image, ns string, n, inflight int) (PodLatency, error) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return PodResult{}, err
+		return PodLatency{}, err
 	}
 	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
 	if err != nil {
-		return PodResult{}, err
+		return PodLatency{}, err
 	}
 	defer w.Stop()
 	created := map[string]time.Time{}
@@ -40,24 +63,29 @@ func podLatency(ctx context.Context, cs kubernetes.Interface, image string, n in
 	ready := map[string]time.Duration{}
 	begin := time.Now()
 	zero := int64(0)
-	for i := range n {
-		name := fmt.Sprintf("p%03d", i)
+	next := 0
+	create := func() error {
+		name := fmt.Sprintf("p%03d", next)
+		next++
 		created[name] = time.Now()
 		_, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &zero, Containers: []corev1.Container{{
 				Name: "c", Image: image, ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "3600"}}}},
 		}, metav1.CreateOptions{})
-		if err != nil {
-			return PodResult{}, err
-		}
+		return err
 	}
-	deadline := time.After(3 * time.Minute)
+	deadline := time.After(5 * time.Minute)
 	for len(ready) < n {
+		for next < n && next-len(ready) < inflight {
+			if err := create(); err != nil {
+				return PodLatency{}, err
+			}
+		}
 		select {
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return PodResult{}, fmt.Errorf("watch ended with %d/%d pods ready", len(ready), n)
+				return PodLatency{}, fmt.Errorf("watch ended with %d/%d pods ready", len(ready), n)
 			}
 			pod, ok := ev.Object.(*corev1.Pod)
 			if !ok {
@@ -73,11 +101,11 @@ func podLatency(ctx context.Context, cs kubernetes.Interface, image string, n in
 				}
 			}
 		case <-deadline:
-			return PodResult{}, fmt.Errorf("only %d/%d pods ready after 3 minutes", len(ready), n)
+			return PodLatency{}, fmt.Errorf("only %d/%d pods ready after 5 minutes", len(ready), n)
 		}
 	}
 	total := time.Since(begin)
-	r := PodResult{Pods: n, TotalSeconds: total.Seconds()}
+	r := PodLatency{Pods: n, TotalSeconds: total.Seconds(), PodsPerSec: float64(n) / total.Seconds()}
 	r.RunningP50Ms, r.RunningP99Ms = percentiles(running)
 	r.ReadyP50Ms, r.ReadyP99Ms = percentiles(ready)
 	return r, cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
