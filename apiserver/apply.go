@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nanokube/nanokube/apiserver/openapi"
 	"github.com/nanokube/nanokube/apiserver/registry"
 )
 
@@ -30,6 +32,9 @@ type fieldManagers struct {
 }
 
 func (s *Server) fieldManager(res *registry.Resource) (*managedfields.FieldManager, error) {
+	if res.Custom != nil {
+		return s.customFieldManager(res)
+	}
 	f := &s.fm
 	f.once.Do(func() {
 		f.tc = applyconfigurations.NewTypeConverter(clientgoscheme.Scheme)
@@ -98,6 +103,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 		if err != nil {
 			return err
 		}
+		if err := s.pruneCustom(w, r, res, obj); err != nil {
+			return err
+		}
 		m, _ := meta.Accessor(obj)
 		if create {
 			m.SetName(info.name)
@@ -124,7 +132,77 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 	return apierrors.NewConflict(res.GroupVersionResource().GroupResource(), info.name, errors.New(conflictMsg))
 }
 
+// customFieldManager builds a custom resource's field manager from its
+// schema; it lives as long as the catalog snapshot that serves the resource.
+func (s *Server) customFieldManager(res *registry.Resource) (*managedfields.FieldManager, error) {
+	snap := s.catalog.get()
+	snap.fmMu.Lock()
+	defer snap.fmMu.Unlock()
+	if m := snap.fm[res]; m != nil {
+		return m, nil
+	}
+	tc, err := managedfields.NewTypeConverter(openapi.CustomModels(res), false)
+	if err != nil {
+		return nil, fmt.Errorf("type converter for %s: %w", res.GroupVersionKind(), err)
+	}
+	conv := noneConverter{}
+	gvk := res.GroupVersionKind()
+	m, err := managedfields.NewDefaultCRDFieldManager(tc, conv, nopDefaulter{}, customCreater{res}, gvk, gvk.GroupVersion(), "", nil)
+	if err != nil {
+		return nil, err
+	}
+	snap.fm[res] = m
+	return m, nil
+}
+
+// noneConverter is the "None" conversion between a CRD's versions: only
+// apiVersion changes.
+type noneConverter struct{}
+
+func (noneConverter) Convert(in, out, _ any) error {
+	ui, ok1 := in.(*unstructured.Unstructured)
+	uo, ok2 := out.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("convert %T to %T: not unstructured", in, out)
+	}
+	uo.Object = runtime.DeepCopyJSON(ui.Object)
+	return nil
+}
+
+func (noneConverter) ConvertToVersion(in runtime.Object, gv runtime.GroupVersioner) (runtime.Object, error) {
+	u, ok := in.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("convert %T: not unstructured", in)
+	}
+	target, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{u.GroupVersionKind()})
+	if !ok {
+		return nil, fmt.Errorf("%v is not suitable for converting to %v", u.GroupVersionKind(), gv)
+	}
+	out := u.DeepCopy()
+	out.SetGroupVersionKind(target)
+	return out, nil
+}
+
+func (noneConverter) ConvertFieldLabel(_ schema.GroupVersionKind, label, value string) (string, string, error) {
+	return label, value, nil
+}
+
+type nopDefaulter struct{}
+
+func (nopDefaulter) Default(runtime.Object) {}
+
+type customCreater struct{ res *registry.Resource }
+
+func (c customCreater) New(gvk schema.GroupVersionKind) (runtime.Object, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u, nil
+}
+
 func toTyped(scheme *runtime.Scheme, res *registry.Resource, obj runtime.Object) (runtime.Object, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok && res.Custom != nil {
+		return u, nil
+	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		out := res.New()
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {

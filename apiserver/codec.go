@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -72,7 +73,9 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, o
 		a = accept{mediaType: mediaJSON}
 	}
 	info, ok := s.serializerFor(a.mediaType)
-	if !ok {
+	if !ok || (info.MediaType == mediaProtobuf && isUnstructured(obj)) {
+		// Custom resources have no protobuf form: JSON, like their
+		// kube-apiserver handler answers.
 		info, _ = s.serializerFor(mediaJSON)
 	}
 	if info.MediaType == mediaJSON && info.PrettySerializer != nil && r.URL.Query().Get("pretty") == "true" {
@@ -135,6 +138,9 @@ func contentType(r *http.Request) string {
 // are handled per fieldValidation: Strict fails, Warn adds a Warning header.
 func (s *Server) decodeInto(w http.ResponseWriter, r *http.Request, body []byte, into runtime.Object, gvk schema.GroupVersionKind) error {
 	mt := contentType(r)
+	if u, ok := into.(*unstructured.Unstructured); ok {
+		return s.decodeUnstructured(w, r, mt, body, u, gvk)
+	}
 	info, ok := runtime.SerializerInfoForMediaType(s.strict.SupportedMediaTypes(), mt)
 	if !ok {
 		return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, r.Method, schema.GroupResource{}, "",
@@ -159,7 +165,8 @@ func (s *Server) decodeInto(w http.ResponseWriter, r *http.Request, body []byte,
 			obj = into
 		}
 	}
-	if got != nil && (got.Kind != gvk.Kind || got.GroupVersion() != gvk.GroupVersion()) && got.Kind != "" {
+	// DeleteOptions come in the version of the group they are sent to.
+	if got != nil && (got.Kind != gvk.Kind || got.GroupVersion() != gvk.GroupVersion()) && got.Kind != "" && !(got.Kind == "DeleteOptions" && gvk.Kind == "DeleteOptions") {
 		return badRequest("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), gvk.GroupVersion())
 	}
 	if obj != into {
@@ -178,8 +185,10 @@ func fieldValidation(r *http.Request) string {
 	return v
 }
 
-func addWarning(w http.ResponseWriter, err error) {
-	w.Header().Add("Warning", `299 - `+strconv.Quote(err.Error()))
+func addWarning(w http.ResponseWriter, err error) { addWarningText(w, err.Error()) }
+
+func addWarningText(w http.ResponseWriter, text string) {
+	w.Header().Add("Warning", `299 - `+strconv.Quote(text))
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

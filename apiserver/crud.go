@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -63,6 +64,12 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *registry.R
 
 func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
 	pom := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "PartialObjectMetadata"}}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if md, ok := u.Object["metadata"].(map[string]any); ok {
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(md, &pom.ObjectMeta)
+		}
+		return pom
+	}
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
 			pom.ObjectMeta = *om
@@ -73,7 +80,7 @@ func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
 
 // namespaceActive checks that ns exists and is not being deleted.
 func (s *Server) namespaceActive(r *registry.Resource, ns string) error {
-	nsRes := s.resources[schemaCoreV1]["namespaces"]
+	nsRes := s.resource(schemaCoreV1, "namespaces")
 	if nsRes == nil {
 		return nil
 	}
@@ -108,6 +115,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info *requestInf
 	if err := s.decodeInto(w, r, body, obj, res.GroupVersionKind()); err != nil {
 		return err
 	}
+	if err := s.pruneCustom(w, r, res, obj); err != nil {
+		return err
+	}
 	created, err := s.createObject(r, res, info.namespace, obj)
 	if err != nil {
 		return err
@@ -135,6 +145,11 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		m.SetNamespace("")
 	}
 	gr := res.GroupVersionResource().GroupResource()
+	if res.Custom != nil && res.Custom.Terminating {
+		err := apierrors.NewMethodNotSupported(gr, "create")
+		err.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
+		return nil, err
+	}
 	if m.GetName() == "" && m.GetGenerateName() == "" {
 		return nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
 	}
@@ -165,7 +180,7 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		if dryRun(r) {
 			return obj, nil
 		}
-		data, err := encodeStored(obj)
+		data, err := encodeStored(res, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -241,6 +256,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info *requestInf
 	}
 	obj := res.New()
 	if err := s.decodeInto(w, r, body, obj, res.GroupVersionKind()); err != nil {
+		return err
+	}
+	if err := s.pruneCustom(w, r, res, obj); err != nil {
 		return err
 	}
 	m, err := meta.Accessor(obj)
@@ -319,12 +337,17 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		if res.Default != nil {
 			res.Default(next)
 		}
-		if res.HasSpecGeneration && specChanged(next, old) {
+		if res.HasSpecGeneration && specChanged(res, next, old) {
 			nm.SetGeneration(om.GetGeneration() + 1)
 		}
 	}
 	nm, _ := meta.Accessor(next)
 	nm.SetResourceVersion(strconv.FormatInt(kv.ModRev, 10))
+	if info.subresource == "status" && res.Custom != nil && res.Validate != nil {
+		if errs := res.Validate(next); len(errs) > 0 {
+			return nil, 0, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, errs)
+		}
+	}
 	if info.subresource == "" {
 		errs := validation.ValidateObjectMetaAccessorUpdate(nm, om, field.NewPath("metadata"))
 		nameFn := validation.ValidateNameFunc(validation.NameIsDNSSubdomain)
@@ -362,7 +385,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		nm.SetResourceVersion(strconv.FormatInt(gone.ModRev, 10))
 		return next, http.StatusOK, nil
 	}
-	data, err := encodeStored(next)
+	data, err := encodeStored(res, next)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -92,6 +92,9 @@ func (s *Server) deleteObject(r *http.Request, res *registry.Resource, ns, name 
 		if policy == metav1.DeletePropagationForeground && !slices.Contains(finalizers, metav1.FinalizerDeleteDependents) && m.GetDeletionTimestamp() == nil {
 			finalizers, changed = append(finalizers, metav1.FinalizerDeleteDependents), true
 		}
+		if f := res.DeleteFinalizer; f != "" && !slices.Contains(finalizers, f) && m.GetDeletionTimestamp() == nil {
+			finalizers, changed = append(finalizers, f), true
+		}
 		if policy == metav1.DeletePropagationOrphan && !slices.Contains(finalizers, metav1.FinalizerOrphanDependents) && m.GetDeletionTimestamp() == nil {
 			finalizers, changed = append(finalizers, metav1.FinalizerOrphanDependents), true
 		}
@@ -125,7 +128,7 @@ func (s *Server) deleteObject(r *http.Request, res *registry.Resource, ns, name 
 				return obj, http.StatusAccepted, nil
 			}
 			m.SetFinalizers(finalizers)
-			data, err := encodeStored(obj)
+			data, err := encodeStored(res, obj)
 			if err != nil {
 				return nil, 0, err
 			}

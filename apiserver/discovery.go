@@ -125,7 +125,7 @@ func (s *Server) serveAPIs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
-	for _, g := range s.groups {
+	for _, g := range s.catalog.get().groups {
 		if g.name == "" {
 			continue
 		}
@@ -153,7 +153,7 @@ func (s *Server) serverAddresses() []metav1.ServerAddressByClientCIDR {
 
 // serveGroup answers /apis/<group>.
 func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, group string) {
-	for _, g := range s.groups {
+	for _, g := range s.catalog.get().groups {
 		if g.name == group && group != "" {
 			ag := s.apiGroup(g)
 			s.writeJSON(w, http.StatusOK, &ag)
@@ -165,7 +165,7 @@ func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, group string
 
 // serveResourceList answers /api/v1 and /apis/<group>/<version>.
 func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion) {
-	for _, g := range s.groups {
+	for _, g := range s.catalog.get().groups {
 		if g.name != gv.Group {
 			continue
 		}
@@ -195,7 +195,7 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request, gv sc
 
 func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bool) {
 	list := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}
-	for _, g := range s.groups {
+	for _, g := range s.catalog.get().groups {
 		if (g.name == "") != core {
 			continue
 		}

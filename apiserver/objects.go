@@ -6,11 +6,14 @@ import (
 	"reflect"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/store"
@@ -37,8 +40,9 @@ func objectKey(r *registry.Resource, ns, name string) string {
 	return keyPrefix(r, ns) + name
 }
 
-// encodeStored is the stored form: JSON without resourceVersion.
-func encodeStored(obj runtime.Object) ([]byte, error) {
+// encodeStored is the stored form: JSON without resourceVersion, custom
+// resources in their CRD's storage version.
+func encodeStored(res *registry.Resource, obj runtime.Object) ([]byte, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -46,6 +50,11 @@ func encodeStored(obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
+	if u, ok := obj.(*unstructured.Unstructured); ok && res.Custom != nil {
+		served := u.GetAPIVersion()
+		u.SetAPIVersion(schema.GroupVersion{Group: res.GroupVersion.Group, Version: res.Custom.StorageVersion}.String())
+		defer u.SetAPIVersion(served)
+	}
 	return json.Marshal(obj)
 }
 
@@ -115,7 +124,7 @@ func (sel selector) matches(r *registry.Resource, obj runtime.Object) bool {
 	return sel.fields.Matches(fs)
 }
 
-// statusOf and setStatus reach the Status field of a kind's Go struct.
+// statusField reaches the Status field of a kind's Go struct.
 func statusField(obj runtime.Object) (reflect.Value, bool) {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -127,6 +136,15 @@ func statusField(obj runtime.Object) (reflect.Value, bool) {
 
 // copyStatus sets dst's status to src's.
 func copyStatus(dst, src runtime.Object) {
+	if du, ok := dst.(*unstructured.Unstructured); ok {
+		su := src.(*unstructured.Unstructured)
+		if st, ok := su.Object["status"]; ok {
+			du.Object["status"] = runtime.DeepCopyJSONValue(st)
+		} else {
+			delete(du.Object, "status")
+		}
+		return
+	}
 	d, ok1 := statusField(dst)
 	s, ok2 := statusField(src)
 	if ok1 && ok2 {
@@ -134,8 +152,23 @@ func copyStatus(dst, src runtime.Object) {
 	}
 }
 
-// specChanged compares everything but metadata and status.
-func specChanged(a, b runtime.Object) bool {
+// specChanged compares everything but metadata and status (custom
+// resources without a status subresource: everything but metadata).
+func specChanged(res *registry.Resource, a, b runtime.Object) bool {
+	if ua, ok := a.(*unstructured.Unstructured); ok {
+		ub := b.(*unstructured.Unstructured)
+		for _, m := range []map[string]any{ua.Object, ub.Object} {
+			for k := range m {
+				if k == "metadata" || k == "apiVersion" || k == "kind" || (k == "status" && res.HasStatus) {
+					continue
+				}
+				if !equality.Semantic.DeepEqual(ua.Object[k], ub.Object[k]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {

@@ -28,6 +28,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	if pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType {
 		return s.apply(w, r, info, body)
 	}
+	if res.Custom != nil && pt != types.JSONPatchType && pt != types.MergePatchType {
+		return errUnknownCustomPatch
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		cur, _, err := s.getObject(res, info.namespace, info.name)
 		if err != nil {
@@ -43,6 +46,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		}
 		obj := res.New()
 		if err := s.decodePatched(w, r, res.GroupVersionKind(), patched, obj); err != nil {
+			return err
+		}
+		if err := s.pruneCustom(w, r, res, obj); err != nil {
 			return err
 		}
 		m, _ := meta.Accessor(obj)
@@ -91,6 +97,10 @@ func patchHasRV(body []byte) bool {
 // errUnknownPatch answers a PATCH with an unsupported content type.
 var errUnknownPatch = apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH", schema.GroupResource{}, "",
 	"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json", 0, false)
+
+// errUnknownCustomPatch: custom resources have no strategic merge patch.
+var errUnknownCustomPatch = apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH", schema.GroupResource{}, "",
+	"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", 0, false)
 
 // applyPatch applies a JSON, merge or strategic-merge patch to the JSON
 // document cur; dataStruct is the Go type that carries the strategic-merge

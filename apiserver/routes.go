@@ -101,7 +101,7 @@ func (s *Server) parseResourcePath(r *http.Request, gv schema.GroupVersion, part
 	if len(parts) == 0 || len(parts) > 3 {
 		return nil, notFoundPath(r)
 	}
-	res := s.resources[gv][parts[0]]
+	res := s.resource(gv, parts[0])
 	if res == nil {
 		return nil, notFoundPath(r)
 	}
@@ -166,6 +166,9 @@ func contains(list []string, s string) bool {
 
 // serveResource dispatches a resource request.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *requestInfo) {
+	if c := info.res.Custom; c != nil && c.Deprecated {
+		addWarningText(w, c.DeprecationWarning)
+	}
 	var err error
 	switch {
 	case info.subresource == "log":

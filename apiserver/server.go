@@ -15,11 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/version"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -58,8 +59,7 @@ type Server struct {
 	codecs    serializer.CodecFactory
 	strict    serializer.CodecFactory // decoding that reports unknown and duplicate fields
 	params    runtime.ParameterCodec
-	resources map[schema.GroupVersion]map[string]*registry.Resource // gv → plural
-	groups    []groupInfo
+	catalog   *catalog
 	handler   http.Handler
 	loopback  *pipeListener
 	ready     chan struct{}
@@ -76,12 +76,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		store:     cfg.Store,
-		resources: map[schema.GroupVersion]map[string]*registry.Resource{},
-		loopback:  newPipeListener(),
-		ready:     make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    cfg.Store,
+		loopback: newPipeListener(),
+		ready:    make(chan struct{}),
 	}
 	s.scheme = runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {
@@ -93,13 +92,7 @@ func New(cfg Config) (*Server, error) {
 	s.codecs = serializer.NewCodecFactory(s.scheme)
 	s.strict = serializer.NewCodecFactory(s.scheme, serializer.EnableStrict)
 	s.params = runtime.NewParameterCodec(s.scheme)
-	for _, r := range cfg.Resources {
-		if s.resources[r.GroupVersion] == nil {
-			s.resources[r.GroupVersion] = map[string]*registry.Resource{}
-		}
-		s.resources[r.GroupVersion][r.Plural] = r
-	}
-	s.groups = buildGroups(cfg.Resources)
+	s.catalog = newCatalog(cfg.Resources)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -111,33 +104,44 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Ready is closed once the bootstrap objects exist.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Run bootstraps the built-in objects and serves the in-process listener
-// until ctx ends.
+// Run bootstraps the built-in objects, serves the stored CRDs and the
+// in-process listener until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:     s.handler,
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return withUser(ctx, loopbackUser) },
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.loopback) }()
-	if err := s.bootstrap(ctx); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(s.loopback); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve loopback: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
 		srv.Close()
-		<-errc
+		return nil
+	})
+	crds := newCRDController(s)
+	from, err := crds.sync()
+	if err == nil {
+		err = s.bootstrap(gctx)
+	}
+	if err != nil {
+		cancel()
+		g.Wait()
 		return fmt.Errorf("bootstrap: %w", err)
 	}
+	g.Go(func() error { return crds.run(gctx, from) })
 	s.readyOnce.Do(func() { close(s.ready) })
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return fmt.Errorf("serve loopback: %w", err)
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	srv.Shutdown(shutdown)
-	srv.Close()
-	<-errc
-	return nil
+	return g.Wait()
 }
 
 // LoopbackConfig is a client config for in-process clients (controllers,

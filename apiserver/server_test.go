@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nanokube/nanokube/apiserver/openapi"
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/store"
 )
@@ -21,11 +22,26 @@ import (
 // clientset on its in-process connection.
 func newTestServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
+	cs, err := kubernetes.NewForConfig(startTestServer(t).LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// startTestServer runs a server (with OpenAPI documents) over a temp store.
+func startTestServer(t *testing.T) *Server {
+	t.Helper()
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db"), Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: st, Resources: registry.Resources()})
+	resources := registry.Resources()
+	oapi, err := openapi.NewHandler(resources, "v1.37.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Resources: resources, OpenAPI: oapi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +60,7 @@ func newTestServer(t *testing.T) kubernetes.Interface {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server not ready in 10s")
 	}
-	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	return s
 }
 
 func TestCRUDConflictsAndValidation(t *testing.T) {

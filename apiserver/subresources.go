@@ -5,19 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/nanokube/nanokube/apiserver/registry"
 )
 
 // scaleOf reads the scale of a workload through its unstructured form, so
 // every kind with spec.replicas and a selector works the same way.
-func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
+func scaleOf(res *registry.Resource, obj runtime.Object) (*autoscalingv1.Scale, error) {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err
@@ -27,6 +31,22 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
 		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
 			ResourceVersion: m.GetResourceVersion(), CreationTimestamp: m.GetCreationTimestamp()},
+	}
+	if res.Custom != nil && res.Custom.Scale != nil {
+		// A CRD's scale subresource names its paths.
+		sp := res.Custom.Scale
+		if v, ok, _ := unstructured.NestedFieldNoCopy(u, jsonPathFields(sp.SpecReplicasPath)...); ok {
+			sc.Spec.Replicas = int32(asInt(v))
+		}
+		if v, ok, _ := unstructured.NestedFieldNoCopy(u, jsonPathFields(sp.StatusReplicasPath)...); ok {
+			sc.Status.Replicas = int32(asInt(v))
+		}
+		if sp.LabelSelectorPath != nil {
+			if v, ok, _ := unstructured.NestedString(u, jsonPathFields(*sp.LabelSelectorPath)...); ok {
+				sc.Status.Selector = v
+			}
+		}
+		return sc, nil
 	}
 	spec, _ := u["spec"].(map[string]any)
 	status, _ := u["status"].(map[string]any)
@@ -55,6 +75,9 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	return sc, nil
 }
 
+// jsonPathFields splits a simple JSON path (".spec.replicas").
+func jsonPathFields(p string) []string { return strings.Split(strings.TrimPrefix(p, "."), ".") }
+
 func asInt(v any) int64 {
 	switch n := v.(type) {
 	case int64:
@@ -79,7 +102,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info *reques
 		if err != nil {
 			return err
 		}
-		cur, err := scaleOf(obj)
+		cur, err := scaleOf(res, obj)
 		if err != nil {
 			return err
 		}
@@ -119,11 +142,17 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info *reques
 		if err != nil {
 			return err
 		}
-		if err := unstructuredSet(u, int64(want.Spec.Replicas), "spec", "replicas"); err != nil {
+		replicasPath := []string{"spec", "replicas"}
+		if res.Custom != nil && res.Custom.Scale != nil {
+			replicasPath = jsonPathFields(res.Custom.Scale.SpecReplicasPath)
+		}
+		if err := unstructuredSet(u, int64(want.Spec.Replicas), replicasPath...); err != nil {
 			return err
 		}
 		next := res.New()
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, next); err != nil {
+		if nu, ok := next.(*unstructured.Unstructured); ok {
+			nu.Object = u
+		} else if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, next); err != nil {
 			return err
 		}
 		sub := *info
@@ -135,7 +164,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info *reques
 		if err != nil {
 			return err
 		}
-		out, err := scaleOf(updated)
+		out, err := scaleOf(res, updated)
 		if err != nil {
 			return err
 		}
@@ -177,7 +206,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, info *requ
 	if b.Target.Kind != "" && b.Target.Kind != "Node" {
 		return apierrors.NewInvalid(schemaCoreV1.WithKind("Binding").GroupKind(), name, nil)
 	}
-	podRes := s.resources[schemaCoreV1]["pods"]
+	podRes := s.resource(schemaCoreV1, "pods")
 	for attempt := 0; attempt < 5; attempt++ {
 		obj, kv, err := s.getObject(podRes, info.namespace, name)
 		if err != nil {
@@ -198,7 +227,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, info *requ
 			pod.Annotations[k] = v
 		}
 		setPodCondition(pod, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now()})
-		data, err := encodeStored(pod)
+		data, err := encodeStored(podRes, pod)
 		if err != nil {
 			return err
 		}

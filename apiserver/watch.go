@@ -80,7 +80,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	}
 	a, _ := negotiate(r)
 	mt := a.mediaType
-	if a.as == "Table" {
+	if a.as == "Table" || (res.Custom != nil && a.as == "" && mt == mediaProtobuf) {
 		mt = mediaJSON
 	}
 	info2, ok := s.serializerFor(mt)

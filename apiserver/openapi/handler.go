@@ -24,10 +24,11 @@ type Handler struct {
 	byGV      map[string][]*registry.Resource // "api/v1", "apis/apps/v1"
 	title     string
 
-	mu    sync.Mutex
-	docs  map[string][]byte // v3 documents by path
-	index []byte
-	v2    []byte
+	mu     sync.Mutex
+	custom map[string][]*registry.Resource // custom resources by "apis/g/v"
+	docs   map[string][]byte               // v3 documents by path
+	index  []byte
+	v2     []byte
 }
 
 // NewHandler serves the OpenAPI documents of resources.
@@ -55,11 +56,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, err = h.v3Index()
 	case strings.HasPrefix(p, "/openapi/v3/"):
 		gv := strings.TrimPrefix(p, "/openapi/v3/")
-		if h.byGV[gv] == nil {
+		body, err = h.v3Doc(gv)
+		if body == nil && err == nil {
 			http.NotFound(w, r)
 			return
 		}
-		body, err = h.v3Doc(gv)
 		w.Header().Set("Cache-Control", "public, immutable")
 	case p == "/openapi/v2":
 		if strings.Contains(r.Header.Get("Accept"), "protobuf") && !strings.Contains(r.Header.Get("Accept"), "application/json") {
@@ -95,7 +96,16 @@ func (h *Handler) v3Index() ([]byte, error) {
 		ServerRelativeURL string `json:"serverRelativeURL"`
 	}
 	paths := map[string]entry{}
+	gvs := []string{}
 	for gv := range h.byGV {
+		gvs = append(gvs, gv)
+	}
+	for gv := range h.custom {
+		if h.byGV[gv] == nil {
+			gvs = append(gvs, gv)
+		}
+	}
+	for _, gv := range gvs {
 		doc, err := h.v3DocLocked(gv)
 		if err != nil {
 			return nil, err
@@ -117,6 +127,9 @@ func (h *Handler) v3DocLocked(gv string) ([]byte, error) {
 	if b := h.docs[gv]; b != nil {
 		return b, nil
 	}
+	if h.byGV[gv] == nil && h.custom[gv] == nil {
+		return nil, nil
+	}
 	g := newGenerator("#/components/schemas/")
 	doc := &spec3.OpenAPI{
 		Version:    "3.0.0",
@@ -124,8 +137,8 @@ func (h *Handler) v3DocLocked(gv string) ([]byte, error) {
 		Paths:      &spec3.Paths{Paths: map[string]*spec3.Path{}},
 		Components: &spec3.Components{Schemas: map[string]*spec.Schema{}},
 	}
-	rs := h.byGV[gv]
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Plural < rs[j].Plural })
+	rs := append(append([]*registry.Resource{}, h.byGV[gv]...), h.custom[gv]...)
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Plural < rs[j].Plural })
 	for _, r := range rs {
 		g.kind(r)
 		for p, item := range v3Paths(g, r) {
@@ -146,6 +159,10 @@ func (h *Handler) v3DocLocked(gv string) ([]byte, error) {
 
 // kind defines a resource's kind (and list) with its GVK extension.
 func (g *generator) kind(r *registry.Resource) {
+	if r.Custom != nil {
+		g.customKind(r)
+		return
+	}
 	for _, obj := range []any{r.New(), newList(r)} {
 		if obj == nil {
 			continue
@@ -185,6 +202,11 @@ func (h *Handler) v2Doc() ([]byte, error) {
 	}}
 	for _, r := range h.resources {
 		g.kind(r)
+	}
+	for _, rs := range h.custom {
+		for _, r := range rs {
+			g.kind(r)
+		}
 	}
 	for name, s := range g.defs {
 		sw.Definitions[name] = s

@@ -1,7 +1,6 @@
 package openapi
 
 import (
-	"reflect"
 	"strings"
 
 	"k8s.io/kube-openapi/pkg/spec3"
@@ -20,7 +19,7 @@ func v3Paths(g *generator, r *registry.Resource) map[string]*spec3.Path {
 		coll = base + "/namespaces/{namespace}/" + r.Plural
 	}
 	item := coll + "/{name}"
-	ref := g.ref(DefName(reflect.TypeOf(r.New()).Elem()))
+	ref := g.ref(defNameOf(r))
 	k := r.GroupVersionKind()
 	gvk := map[string]any{"group": k.Group, "version": k.Version, "kind": k.Kind}
 	verbs := map[string]bool{}
@@ -48,6 +47,12 @@ func v3Paths(g *generator, r *registry.Resource) map[string]*spec3.Path {
 		}
 		return &spec3.RequestBody{RequestBodyProps: spec3.RequestBodyProps{Content: c, Required: true}}
 	}
+	writeTypes := []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}
+	patchTypes := []string{"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
+	if r.Custom != nil {
+		writeTypes = writeTypes[:2]
+		patchTypes = []string{"application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"}
+	}
 	out := map[string]*spec3.Path{}
 	cp := &spec3.Path{}
 	if verbs["list"] {
@@ -55,7 +60,7 @@ func v3Paths(g *generator, r *registry.Resource) map[string]*spec3.Path {
 	}
 	if verbs["create"] {
 		cp.Post = op("post", "create", "dryRun", "fieldManager", "fieldValidation")
-		cp.Post.RequestBody = body("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+		cp.Post.RequestBody = body(writeTypes...)
 	}
 	if verbs["deletecollection"] {
 		cp.Delete = op("deletecollection", "deleteCollection", "dryRun", "gracePeriodSeconds", "propagationPolicy", "labelSelector", "fieldSelector")
@@ -70,11 +75,11 @@ func v3Paths(g *generator, r *registry.Resource) map[string]*spec3.Path {
 	}
 	if verbs["update"] {
 		ip.Put = op("put", "replace", "dryRun", "fieldManager", "fieldValidation")
-		ip.Put.RequestBody = body("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+		ip.Put.RequestBody = body(writeTypes...)
 	}
 	if verbs["patch"] {
 		ip.Patch = op("patch", "patch", "dryRun", "fieldManager", "fieldValidation", "force")
-		ip.Patch.RequestBody = body("application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+		ip.Patch.RequestBody = body(patchTypes...)
 	}
 	if verbs["delete"] {
 		ip.Delete = op("delete", "delete", "dryRun", "gracePeriodSeconds", "propagationPolicy")

@@ -36,6 +36,8 @@ func attachBehaviour(r *Resource) {
 		daemonSetBehaviour(r)
 	case "batch/Job":
 		jobBehaviour(r)
+	case "apiextensions.k8s.io/CustomResourceDefinition":
+		crdBehaviour(r)
 	case "batch/CronJob":
 		cronJobBehaviour(r)
 	case "autoscaling/HorizontalPodAutoscaler":

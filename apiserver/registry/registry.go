@@ -59,6 +59,12 @@ type Resource struct {
 	// FieldSet returns the selectable fields besides metadata.name and
 	// metadata.namespace (e.g. spec.nodeName, status.phase for pods).
 	FieldSet func(obj runtime.Object) fields.Set
+
+	// DeleteFinalizer is added when a delete is asked for, so the object
+	// stays until its owner (a controller) has cleaned up and removes it.
+	DeleteFinalizer string
+	// Custom is set for custom resources (objects are unstructured).
+	Custom *Custom
 }
 
 // Table is a kind's server-side table printer.
