@@ -81,7 +81,10 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, o
 	if info.MediaType == mediaJSON && info.PrettySerializer != nil && r.URL.Query().Get("pretty") == "true" {
 		info.Serializer = info.PrettySerializer
 	}
-	enc := s.codecs.EncoderForVersion(info.Serializer, gv)
+	var enc runtime.Encoder = s.codecs.EncoderForVersion(info.Serializer, gv)
+	if isUnstructured(obj) {
+		enc = info.Serializer // already in the served version
+	}
 	body, err := runtime.Encode(enc, obj)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("encode response: %v", err), http.StatusInternalServerError)
