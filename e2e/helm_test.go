@@ -1,0 +1,241 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// helmVersion is the helm the test installs with `go install` (once: the
+// binary is reused from $(go env GOPATH)/bin).
+const helmVersion = "v3.22.0"
+
+// ensureHelm returns the path of a helm binary of helmVersion, building it
+// into GOPATH/bin (outside the repository) when it is not there yet.
+func ensureHelm(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		t.Fatalf("go env GOPATH: %v", err)
+	}
+	gopath := strings.Split(strings.TrimSpace(string(out)), string(os.PathListSeparator))[0]
+	bin := filepath.Join(gopath, "bin", "helm")
+	if v, err := exec.Command(bin, "version", "--short").Output(); err == nil && strings.HasPrefix(string(v), helmVersion) {
+		return bin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", "helm.sh/helm/v3/cmd/helm@"+helmVersion)
+	cmd.Dir = os.TempDir() // not inside this module
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOBIN="+filepath.Dir(bin))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install helm %s: %v\n%s", helmVersion, err, out)
+	}
+	return bin
+}
+
+// writeChart writes a chart with a Deployment, Service, ConfigMap and
+// Secret, a CRD in crds/ and a custom resource of it in templates.
+func writeChart(t *testing.T, dir string) string {
+	t.Helper()
+	chart := filepath.Join(dir, "demo")
+	files := map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: \"1.0\"\n",
+		"values.yaml": "greeting: hello\nreplicas: 2\nimage: " + busyboxRef + "\n",
+		"crds/widgets.yaml": `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.demo.example.com
+spec:
+  group: demo.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+`,
+		"templates/configmap.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  greeting: {{ .Values.greeting | quote }}
+`,
+		"templates/secret.yaml": `apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-secret
+type: Opaque
+stringData:
+  password: s3cret
+`,
+		"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+  labels: {app: {{ .Release.Name }}-web}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}-web}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}-web}
+      annotations:
+        checksum/config: {{ .Values.greeting | sha256sum }}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {{ .Values.image }}
+        imagePullPolicy: Never
+        command: ["httpd", "-f", "-p", "8080", "-h", "/"]
+        ports: [{containerPort: 8080}]
+        env:
+        - name: GREETING
+          valueFrom: {configMapKeyRef: {name: {{ .Release.Name }}-config, key: greeting}}
+`,
+		"templates/service.yaml": `apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  selector: {app: {{ .Release.Name }}-web}
+  ports: [{port: 80, targetPort: 8080}]
+`,
+		"templates/widget.yaml": `apiVersion: demo.example.com/v1
+kind: Widget
+metadata:
+  name: {{ .Release.Name }}-widget
+spec:
+  size: {{ .Values.replicas }}
+`,
+	}
+	for name, body := range files {
+		p := filepath.Join(chart, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return chart
+}
+
+// TestIntegrationHelm installs, upgrades, rolls back and uninstalls a chart
+// with the real helm: release secrets, the objects, a CRD from crds/ and a
+// custom resource of it, and `install --wait` with running pods.
+func TestIntegrationHelm(t *testing.T) {
+	l := theLab
+	helm := ensureHelm(t)
+	const p = "helm"
+	l.startProfile(t, p)
+	l.loadBusybox(t, p)
+	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }
+	h := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		defer cancel()
+		r := l.run(ctx, nil, helm, append([]string{"--kube-context", p}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("helm %s: %s", strings.Join(args, " "), r)
+		}
+		return r.stdout
+	}
+	chart := writeChart(t, t.TempDir())
+
+	out := h("install", "demo", chart, "--wait", "--timeout", "2m")
+	if !strings.Contains(out, "STATUS: deployed") || !strings.Contains(out, "REVISION: 1") {
+		t.Errorf("helm install:\n%s", out)
+	}
+	if got := k("get", "deploy", "demo-web", "-o", "jsonpath={.status.readyReplicas}"); got != "2" {
+		t.Errorf("after install --wait, readyReplicas = %q, want 2", got)
+	}
+	if got := k("get", "pods", "-l", "app=demo-web", "-o", "jsonpath={.items[*].status.phase}"); got != "Running Running" {
+		t.Errorf("pods after install --wait: %q", got)
+	}
+	if got := k("get", "secret", "sh.helm.release.v1.demo.v1", "-o", "jsonpath={.type} {.metadata.labels.owner} {.metadata.labels.status}"); got != "helm.sh/release.v1 helm deployed" {
+		t.Errorf("release secret = %q", got)
+	}
+	if got := k("get", "cm/demo-config", "secret/demo-secret", "svc/demo-web", "widget/demo-widget", "crd/widgets.demo.example.com", "-o", "name"); len(strings.Fields(got)) != 5 {
+		t.Errorf("chart objects: %q", got)
+	}
+	if got := k("get", "secret", "demo-secret", "-o", "jsonpath={.data.password}"); got != "czNjcmV0" {
+		t.Errorf("secret data = %q", got)
+	}
+	if got := k("get", "widget", "demo-widget", "-o", "jsonpath={.spec.size} {.metadata.annotations.meta\\.helm\\.sh/release-name}"); got != "2 demo" {
+		t.Errorf("widget = %q", got)
+	}
+	if out := h("list"); !strings.Contains(out, "demo") || !strings.Contains(out, "deployed") || !strings.Contains(out, "demo-0.1.0") {
+		t.Errorf("helm list:\n%s", out)
+	}
+
+	out = h("upgrade", "demo", chart, "--set", "greeting=bonjour", "--set", "replicas=1", "--wait", "--timeout", "2m")
+	if !strings.Contains(out, "REVISION: 2") {
+		t.Errorf("helm upgrade:\n%s", out)
+	}
+	if got := k("get", "cm", "demo-config", "-o", "jsonpath={.data.greeting}"); got != "bonjour" {
+		t.Errorf("greeting after upgrade = %q", got)
+	}
+	if got := k("get", "deploy/demo-web", "widget/demo-widget", "-o", "jsonpath={.items[0].spec.replicas} {.items[1].spec.size}"); got != "1 1" {
+		t.Errorf("replicas and size after upgrade = %q", got)
+	}
+	if got := h("get", "values", "demo", "-o", "json"); !strings.Contains(got, `"greeting":"bonjour"`) {
+		t.Errorf("helm get values: %q", got)
+	}
+
+	out = h("rollback", "demo", "1", "--wait", "--timeout", "2m")
+	if !strings.Contains(out, "Rollback was a success") {
+		t.Errorf("helm rollback: %q", out)
+	}
+	if got := k("get", "cm", "demo-config", "-o", "jsonpath={.data.greeting}"); got != "hello" {
+		t.Errorf("greeting after rollback = %q", got)
+	}
+	if out := h("status", "demo"); !strings.Contains(out, "STATUS: deployed") || !strings.Contains(out, "REVISION: 3") {
+		t.Errorf("helm status:\n%s", out)
+	}
+	if out := h("history", "demo"); !strings.Contains(out, "superseded") || !strings.Contains(out, "Rollback to 1") {
+		t.Errorf("helm history:\n%s", out)
+	}
+	if out := h("get", "manifest", "demo"); !strings.Contains(out, "kind: Widget") || !strings.Contains(out, "name: demo-web") {
+		t.Errorf("helm get manifest:\n%s", out)
+	}
+	if got := k("get", "secrets", "-l", "owner=helm,name=demo", "-o", "name"); len(strings.Fields(got)) != 3 {
+		t.Errorf("release secrets after three revisions: %q", got)
+	}
+
+	if out := h("uninstall", "demo", "--wait"); !strings.Contains(out, `release "demo" uninstalled`) {
+		t.Errorf("helm uninstall: %q", out)
+	}
+	if got := k("get", "deploy,svc,cm,secret,widgets", "-l", "app=demo-web", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("objects left after uninstall: %q", got)
+	}
+	for _, obj := range []string{"cm/demo-config", "secret/demo-secret", "widget/demo-widget", "svc/demo-web", "deploy/demo-web"} {
+		if r := l.kubectlResult(t, p, "get", obj); r.code == 0 {
+			t.Errorf("%s still exists after uninstall", obj)
+		}
+	}
+	if got := k("get", "secrets", "-l", "owner=helm", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("release secrets after uninstall: %q", got)
+	}
+	k("get", "crd", "widgets.demo.example.com") // helm keeps CRDs
+	if out := h("list", "--all"); strings.Contains(out, "demo") {
+		t.Errorf("helm list after uninstall:\n%s", out)
+	}
+}
