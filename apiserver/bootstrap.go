@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/nanokube/nanokube/apiserver/rbac"
 )
 
 // systemNamespaces exist in every cluster.
@@ -42,6 +44,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	if _, err := cs.CoreV1().Services(metav1.NamespaceSystem).Create(ctx, dnsSvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create service kube-dns: %w", err)
+	}
+	if err := bootstrapRBAC(ctx, cs); err != nil {
+		return err
 	}
 	if s.cfg.AdvertiseAddress == nil {
 		return nil
@@ -102,6 +107,22 @@ func upsertEndpoints(ctx context.Context, cs kubernetes.Interface, ep *corev1.En
 	}
 	if err != nil {
 		return fmt.Errorf("write endpoints %s: %w", ep.Name, err)
+	}
+	return nil
+}
+
+// bootstrapRBAC creates the default cluster roles and bindings that are
+// missing (kept as they are when present: a user may have changed them).
+func bootstrapRBAC(ctx context.Context, cs kubernetes.Interface) error {
+	for _, cr := range rbac.ClusterRoles() {
+		if _, err := cs.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create clusterrole %s: %w", cr.Name, err)
+		}
+	}
+	for _, b := range rbac.ClusterRoleBindings() {
+		if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create clusterrolebinding %s: %w", b.Name, err)
+		}
 	}
 	return nil
 }

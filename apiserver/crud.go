@@ -209,6 +209,7 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		}
 		m.SetResourceVersion(strconv.FormatInt(kvs[0].ModRev, 10))
 		obj.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
+		s.writeThroughRBAC(res, obj, false)
 		return obj, nil
 	}
 }
@@ -383,6 +384,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 			return nil, 0, storeError(err, gr, info.name)
 		}
 		nm.SetResourceVersion(strconv.FormatInt(gone.ModRev, 10))
+		s.writeThroughRBAC(res, next, true)
 		return next, http.StatusOK, nil
 	}
 	data, err := encodeStored(res, next)
@@ -404,6 +406,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 	}
 	nm.SetResourceVersion(strconv.FormatInt(kvs[0].ModRev, 10))
 	next.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
+	s.writeThroughRBAC(res, next, false)
 	return next, http.StatusOK, nil
 }
 

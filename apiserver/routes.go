@@ -42,7 +42,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFoundPath(r))
 	})
-	return s.authenticate(mux)
+	return s.authenticate(s.authorizeNonResource(mux))
 }
 
 func notFoundPath(r *http.Request) error {
@@ -76,6 +76,10 @@ func (s *Server) serveAPITree(w http.ResponseWriter, r *http.Request) {
 	info, err := s.parseResourcePath(r, gv, rest)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if a := resourceAttributes(r, info); !s.allowed(userFrom(r.Context()), a) {
+		s.writeError(w, r, forbidden(userFrom(r.Context()), a))
 		return
 	}
 	s.serveResource(w, r, info)
@@ -171,6 +175,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 	}
 	var err error
 	switch {
+	case isReview(info):
+		err = s.serveReview(w, r, info)
 	case info.subresource == "log":
 		err = s.serveLog(w, r, info)
 	case info.subresource == "exec" || info.subresource == "attach" || info.subresource == "portforward":

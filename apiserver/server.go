@@ -26,6 +26,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
+	"github.com/nanokube/nanokube/apiserver/rbac"
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/store"
 )
@@ -48,6 +49,14 @@ type Config struct {
 	PodStreams PodStreams
 	// APIServices are groups served by other handlers (metrics.k8s.io).
 	APIServices []APIService
+	// VerifyServiceAccountToken checks ServiceAccount bearer tokens; nil:
+	// bearer tokens are refused (401).
+	VerifyServiceAccountToken VerifyTokenFunc
+	// TokenAudiences are the audiences a bearer token must be meant for
+	// (kube-apiserver's --api-audiences); empty: any.
+	TokenAudiences []string
+	// AlwaysAllow turns RBAC off (every authenticated request is allowed).
+	AlwaysAllow bool
 }
 
 // Server is the API server.
@@ -60,6 +69,7 @@ type Server struct {
 	strict    serializer.CodecFactory // decoding that reports unknown and duplicate fields
 	params    runtime.ParameterCodec
 	catalog   *catalog
+	rbac      *rbac.Cache
 	handler   http.Handler
 	loopback  *pipeListener
 	ready     chan struct{}
@@ -93,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s.strict = serializer.NewCodecFactory(s.scheme, serializer.EnableStrict)
 	s.params = runtime.NewParameterCodec(s.scheme)
 	s.catalog = newCatalog(cfg.Resources)
+	s.rbac = rbac.NewCache()
 	s.handler = s.routes()
 	return s, nil
 }
@@ -134,12 +145,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if err == nil {
 		err = s.bootstrap(gctx)
 	}
+	var rbacFrom int64
+	if err == nil {
+		rbacFrom, err = s.syncRBAC()
+	}
 	if err != nil {
 		cancel()
 		g.Wait()
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	g.Go(func() error { return crds.run(gctx, from) })
+	g.Go(func() error { return s.runRBAC(gctx, rbacFrom) })
 	s.readyOnce.Do(func() { close(s.ready) })
 	return g.Wait()
 }

@@ -30,7 +30,7 @@ func newTestServer(t *testing.T) kubernetes.Interface {
 }
 
 // startTestServer runs a server (with OpenAPI documents) over a temp store.
-func startTestServer(t *testing.T) *Server {
+func startTestServer(t *testing.T, opts ...func(*Config)) *Server {
 	t.Helper()
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db"), Ephemeral: true})
 	if err != nil {
@@ -41,7 +41,11 @@ func startTestServer(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: st, Resources: resources, OpenAPI: oapi})
+	cfg := Config{Store: st, Resources: resources, OpenAPI: oapi}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +60,7 @@ func startTestServer(t *testing.T) *Server {
 	select {
 	case <-s.Ready():
 	case err := <-done:
+		done <- err
 		t.Fatalf("server ended: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("server not ready in 10s")

@@ -38,6 +38,12 @@ func attachBehaviour(r *Resource) {
 		jobBehaviour(r)
 	case "apiextensions.k8s.io/CustomResourceDefinition":
 		crdBehaviour(r)
+	case "rbac.authorization.k8s.io/Role", "rbac.authorization.k8s.io/ClusterRole":
+		roleBehaviour(r)
+	case "rbac.authorization.k8s.io/RoleBinding":
+		bindingBehaviour(r, false)
+	case "rbac.authorization.k8s.io/ClusterRoleBinding":
+		bindingBehaviour(r, true)
 	case "batch/CronJob":
 		cronJobBehaviour(r)
 	case "autoscaling/HorizontalPodAutoscaler":
