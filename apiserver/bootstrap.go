@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/nanokube/nanokube/apiserver/rbac"
+	"github.com/nanokube/nanokube/apiserver/registry"
 )
 
 // systemNamespaces exist in every cluster.
@@ -47,6 +48,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	}
 	if err := bootstrapRBAC(ctx, cs); err != nil {
 		return err
+	}
+	for _, pc := range registry.SystemPriorityClasses() {
+		if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create priorityclass %s: %w", pc.Name, err)
+		}
 	}
 	if s.cfg.AdvertiseAddress == nil {
 		return nil

@@ -154,7 +154,9 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		return nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), "", field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
 	}
 	generated := m.GetName() == ""
-	s.prepareCreate(res, obj, m)
+	if err := s.prepareCreate(res, obj, m); err != nil {
+		return nil, err
+	}
 	if errs := s.validateCreate(res, obj, m); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), m.GetName(), errs)
 	}
@@ -162,6 +164,9 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		if err := s.namespaceActive(res, m.GetNamespace()); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.validatingAdmission(res, obj, m.GetName()); err != nil {
+		return nil, err
 	}
 	svc, isService := obj.(*corev1.Service)
 	var orig *corev1.Service
@@ -209,12 +214,12 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		}
 		m.SetResourceVersion(strconv.FormatInt(kvs[0].ModRev, 10))
 		obj.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
-		s.writeThroughRBAC(res, obj, false)
+		s.committed(res, obj, false)
 		return obj, nil
 	}
 }
 
-func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, m metav1.Object) {
+func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, m metav1.Object) error {
 	if m.GetName() == "" {
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
 	}
@@ -232,9 +237,13 @@ func (s *Server) prepareCreate(res *registry.Resource, obj runtime.Object, m met
 	if res.Default != nil {
 		res.Default(obj)
 	}
+	if err := s.mutatingAdmission(res, obj); err != nil {
+		return err
+	}
 	if res.PrepareForCreate != nil {
 		res.PrepareForCreate(obj)
 	}
+	return nil
 }
 
 func (s *Server) validateCreate(res *registry.Resource, obj runtime.Object, m metav1.Object) field.ErrorList {
@@ -384,7 +393,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 			return nil, 0, storeError(err, gr, info.name)
 		}
 		nm.SetResourceVersion(strconv.FormatInt(gone.ModRev, 10))
-		s.writeThroughRBAC(res, next, true)
+		s.committed(res, next, true)
 		return next, http.StatusOK, nil
 	}
 	data, err := encodeStored(res, next)
@@ -406,7 +415,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 	}
 	nm.SetResourceVersion(strconv.FormatInt(kvs[0].ModRev, 10))
 	next.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
-	s.writeThroughRBAC(res, next, false)
+	s.committed(res, next, false)
 	return next, http.StatusOK, nil
 }
 

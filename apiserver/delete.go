@@ -151,7 +151,7 @@ func (s *Server) deleteObject(r *http.Request, res *registry.Resource, ns, name 
 		}
 		m.SetResourceVersion(strconv.FormatInt(gone.ModRev, 10))
 		s.afterDelete(res, obj)
-		s.writeThroughRBAC(res, obj, true)
+		s.committed(res, obj, true)
 		return obj, http.StatusOK, nil
 	}
 	return nil, 0, apierrors.NewConflict(gr, name, errors.New(conflictMsg))

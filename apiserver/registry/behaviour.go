@@ -44,6 +44,12 @@ func attachBehaviour(r *Resource) {
 		bindingBehaviour(r, false)
 	case "rbac.authorization.k8s.io/ClusterRoleBinding":
 		bindingBehaviour(r, true)
+	case "/LimitRange":
+		limitRangeBehaviour(r)
+	case "/ResourceQuota":
+		resourceQuotaBehaviour(r)
+	case "scheduling.k8s.io/PriorityClass":
+		priorityClassBehaviour(r)
 	case "batch/CronJob":
 		cronJobBehaviour(r)
 	case "autoscaling/HorizontalPodAutoscaler":
