@@ -21,6 +21,9 @@ import (
 
 // storageGroup names the group in storage keys ("core" for the legacy group).
 func storageGroup(r *registry.Resource) string {
+	if r.StorageResource != nil {
+		r = r.StorageResource
+	}
 	if r.GroupVersion.Group == "" {
 		return "core"
 	}
@@ -29,7 +32,11 @@ func storageGroup(r *registry.Resource) string {
 
 // keyPrefix is the store prefix of a resource, or of one namespace of it.
 func keyPrefix(r *registry.Resource, ns string) string {
-	p := "/registry/" + storageGroup(r) + "/" + r.Plural + "/"
+	plural := r.Plural
+	if r.StorageResource != nil {
+		plural = r.StorageResource.Plural
+	}
+	p := "/registry/" + storageGroup(r) + "/" + plural + "/"
 	if r.Namespaced && ns != "" {
 		p += ns + "/"
 	}
@@ -50,6 +57,15 @@ func encodeStored(res *registry.Resource, obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
+	if res.ToStorage != nil {
+		stored := res.ToStorage(obj)
+		sm, err := meta.Accessor(stored)
+		if err != nil {
+			return nil, err
+		}
+		sm.SetResourceVersion("")
+		return json.Marshal(stored)
+	}
 	if u, ok := obj.(*unstructured.Unstructured); ok && res.Custom != nil {
 		served := u.GetAPIVersion()
 		u.SetAPIVersion(schema.GroupVersion{Group: res.GroupVersion.Group, Version: res.Custom.StorageVersion}.String())
@@ -62,7 +78,13 @@ func encodeStored(res *registry.Resource, obj runtime.Object) ([]byte, error) {
 // resourceVersion and type meta set.
 func decodeStored(r *registry.Resource, kv store.KV) (runtime.Object, error) {
 	obj := r.New()
-	if err := json.Unmarshal(kv.Value, obj); err != nil {
+	if r.StorageResource != nil && r.FromStorage != nil {
+		stored := r.StorageResource.New()
+		if err := json.Unmarshal(kv.Value, stored); err != nil {
+			return nil, fmt.Errorf("decode %s %s: %w", r.StorageResource.Kind, kv.Key, err)
+		}
+		obj = r.FromStorage(stored)
+	} else if err := json.Unmarshal(kv.Value, obj); err != nil {
 		return nil, fmt.Errorf("decode %s %s: %w", r.Kind, kv.Key, err)
 	}
 	m, err := meta.Accessor(obj)

@@ -5,6 +5,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -88,6 +89,7 @@ func builtinKinds() []kind {
 		{gv: authorizationv1.SchemeGroupVersion, kind: "SelfSubjectAccessReview", plural: "selfsubjectaccessreviews", verbs: create, obj: &authorizationv1.SelfSubjectAccessReview{}},
 		{gv: authorizationv1.SchemeGroupVersion, kind: "SelfSubjectRulesReview", plural: "selfsubjectrulesreviews", verbs: create, obj: &authorizationv1.SelfSubjectRulesReview{}},
 		{gv: authorizationv1.SchemeGroupVersion, kind: "SubjectAccessReview", plural: "subjectaccessreviews", verbs: create, obj: &authorizationv1.SubjectAccessReview{}},
+		{gv: autoscalingv1.SchemeGroupVersion, kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short: []string{"hpa"}, categories: all, sub: []string{"status"}, status: true, generation: true, obj: &autoscalingv1.HorizontalPodAutoscaler{}, list: &autoscalingv1.HorizontalPodAutoscalerList{}},
 		{gv: autoscalingv2.SchemeGroupVersion, kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: true, short: []string{"hpa"}, categories: all, sub: []string{"status"}, status: true, generation: true, obj: &autoscalingv2.HorizontalPodAutoscaler{}, list: &autoscalingv2.HorizontalPodAutoscalerList{}},
 		{gv: batch, kind: "CronJob", plural: "cronjobs", namespaced: true, short: []string{"cj"}, categories: all, sub: []string{"status"}, status: true, generation: true, obj: &batchv1.CronJob{}, list: &batchv1.CronJobList{}},
 		{gv: batch, kind: "Job", plural: "jobs", namespaced: true, categories: all, sub: []string{"status"}, status: true, generation: true, obj: &batchv1.Job{}, list: &batchv1.JobList{}},
@@ -143,6 +145,7 @@ func Resources() []*Resource {
 		attachBehaviour(r)
 		out = append(out, r)
 	}
+	wireConversions(out)
 	return out
 }
 

@@ -65,6 +65,13 @@ type Resource struct {
 	DeleteFinalizer string
 	// Custom is set for custom resources (objects are unstructured).
 	Custom *Custom
+
+	// StorageResource, when set, is the resource whose keys and JSON form
+	// this one's objects are stored in (events.k8s.io/v1 events as core
+	// events, autoscaling/v1 as v2); ToStorage and FromStorage convert.
+	StorageResource *Resource
+	ToStorage       func(obj runtime.Object) runtime.Object
+	FromStorage     func(obj runtime.Object) runtime.Object
 }
 
 // Table is a kind's server-side table printer.
