@@ -169,7 +169,7 @@ func (c *Cache) visit(u User, namespace string, fn func(source string, rules []r
 		if !ok || b.RoleRef.Kind != "ClusterRole" {
 			continue
 		}
-		src := fmt.Sprintf("ClusterRoleBinding %q of ClusterRole %q to %s", b.Name, b.RoleRef.Name, describe(subj))
+		src := fmt.Sprintf("ClusterRoleBinding %q of ClusterRole %q to %s", b.Name, b.RoleRef.Name, describe(subj, ""))
 		if !fn(src, c.effective[b.RoleRef.Name]) {
 			return
 		}
@@ -191,7 +191,7 @@ func (c *Cache) visit(u User, namespace string, fn func(source string, rules []r
 				rules = r.Rules
 			}
 		}
-		src := fmt.Sprintf("RoleBinding %q of %s %q to %s", b.Name+"/"+namespace, b.RoleRef.Kind, b.RoleRef.Name, describe(subj))
+		src := fmt.Sprintf("RoleBinding %q of %s %q to %s", b.Name+"/"+namespace, b.RoleRef.Kind, b.RoleRef.Name, describe(subj, namespace))
 		if !fn(src, rules) {
 			return
 		}
@@ -267,9 +267,13 @@ func appliesTo(u User, subjects []rbacv1.Subject, bindingNamespace string) (rbac
 	return rbacv1.Subject{}, false
 }
 
-func describe(s rbacv1.Subject) string {
+func describe(s rbacv1.Subject, bindingNamespace string) string {
 	if s.Kind == rbacv1.ServiceAccountKind {
-		return fmt.Sprintf("ServiceAccount %q", s.Namespace+"/"+s.Name)
+		ns := s.Namespace
+		if ns == "" {
+			ns = bindingNamespace
+		}
+		return fmt.Sprintf("ServiceAccount %q", s.Name+"/"+ns)
 	}
 	return fmt.Sprintf("%s %q", s.Kind, s.Name)
 }
