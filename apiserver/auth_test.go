@@ -140,6 +140,33 @@ func TestAuthenticationAndRBAC(t *testing.T) {
 		}
 	}
 
+	// Escalation prevention: a namespace admin may bind what it holds, not more.
+	bind := func(cs kubernetes.Interface, name, role string) error {
+		_, err := cs.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dave"}}}, metav1.CreateOptions{})
+		return err
+	}
+	if err := bind(admin, "app-admin", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().RoleBindings("default").Patch(ctx, "app-admin", "application/merge-patch+json",
+		[]byte(`{"subjects":[{"kind":"ServiceAccount","name":"app","namespace":"default"}]}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bind(app, "dave-view", "view"); err != nil {
+		t.Errorf("admin binding view: %v", err)
+	}
+	err = bind(app, "dave-root", "cluster-admin")
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `is attempting to grant RBAC permissions not currently held`) {
+		t.Errorf("admin binding cluster-admin = %v, want 403 for escalation", err)
+	}
+	_, err = app.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "nodes"},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"nodes"}}}}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}`) {
+		t.Errorf("role with rules the author lacks = %v", err)
+	}
+
 	// Impersonation needs the impersonate verb.
 	_, err = client("app-token", "carol").CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 	want = `users "carol" is forbidden: User "system:serviceaccount:default:app" cannot impersonate resource "users" in API group "" at the cluster scope`

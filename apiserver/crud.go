@@ -168,6 +168,9 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 	if err := s.validatingAdmission(res, obj, m.GetName()); err != nil {
 		return nil, err
 	}
+	if err := s.checkEscalation(r, res, obj); err != nil {
+		return nil, err
+	}
 	svc, isService := obj.(*corev1.Service)
 	var orig *corev1.Service
 	if isService {
@@ -373,6 +376,9 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		}
 		if len(errs) > 0 {
 			return nil, 0, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, errs)
+		}
+		if err := s.checkEscalation(r, res, next); err != nil {
+			return nil, 0, err
 		}
 	}
 	var alloc *allocation

@@ -338,3 +338,10 @@ func sortedNames[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ClusterRoleRules are a cluster role's rules with aggregation.
+func (c *Cache) ClusterRoleRules(name string) []rbacv1.PolicyRule {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]rbacv1.PolicyRule{}, c.effective[name]...)
+}
