@@ -91,7 +91,9 @@ func isResourcePath(p string) bool {
 // health, version); resource requests are checked once parsed.
 func (s *Server) authorizeNonResource(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isResourcePath(r.URL.Path) {
+		// Health and version are everyone's (system:public-info-viewer),
+		// also before the RBAC objects are loaded at start.
+		if isResourcePath(r.URL.Path) || publicPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
