@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/store"
 )
 
@@ -390,3 +392,57 @@ func getRawAccept(t *testing.T, cfg *rest.Config, path, accept string) string {
 var storeListAll = store.ListOptions{}
 
 func errors_As(err error, target *apierrors.APIStatus) bool { return errors.As(err, target) }
+
+// runServerAt runs a server over the store at path until stop is called.
+func runServerAt(t *testing.T, path string) (*Server, func()) {
+	t.Helper()
+	st, err := store.Open(store.Options{Path: path, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: st, Resources: registry.Resources()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+		st.Close()
+	}
+	select {
+	case <-s.Ready():
+	case <-time.After(10 * time.Second):
+		stop()
+		t.Fatal("server not ready in 10s")
+	}
+	return s, stop
+}
+
+func TestCustomResourcesServedAfterRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, stop := runServerAt(t, path)
+	ext, _ := apiextensionsclient.NewForConfig(s.LoopbackConfig())
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(t.Context(), cronTabCRD(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitEstablished(t, ext, "crontabs.stable.example.com")
+	gvr := schema.GroupVersionResource{Group: "stable.example.com", Version: "v1", Resource: "crontabs"}
+	dyn, _ := dynamic.NewForConfig(s.LoopbackConfig())
+	ct := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "stable.example.com/v1", "kind": "CronTab", "metadata": map[string]any{"name": "kept"}}}
+	if _, err := dyn.Resource(gvr).Namespace("default").Create(t.Context(), ct, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	s, stop = runServerAt(t, path)
+	defer stop()
+	dyn, _ = dynamic.NewForConfig(s.LoopbackConfig())
+	if _, err := dyn.Resource(gvr).Namespace("default").Get(t.Context(), "kept", metav1.GetOptions{}); err != nil {
+		t.Errorf("custom resource right after a restart: %v", err)
+	}
+}
