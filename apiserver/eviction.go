@@ -50,7 +50,7 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, info *req
 	if dryRun(r) && len(opts.DryRun) == 0 {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	podRes := s.resources[schemaCoreV1]["pods"]
+	podRes := s.resource(schemaCoreV1, "pods")
 	obj, _, err := s.getObject(podRes, info.namespace, info.name)
 	if err != nil {
 		return err
@@ -108,7 +108,7 @@ func isPodReady(pod *corev1.Pod) bool {
 // budgetsFor lists the PodDisruptionBudgets of the pod's namespace whose
 // selector matches it.
 func (s *Server) budgetsFor(pod *corev1.Pod) ([]*policyv1.PodDisruptionBudget, error) {
-	res := s.resources[policyv1.SchemeGroupVersion]["poddisruptionbudgets"]
+	res := s.resource(policyv1.SchemeGroupVersion, "poddisruptionbudgets")
 	if res == nil {
 		return nil, nil
 	}
@@ -143,7 +143,7 @@ func tooManyRequests(pdb string, cause string) error {
 
 // takeDisruption is upstream's checkAndDecrement, retried on conflicts.
 func (s *Server) takeDisruption(ns, name, podName string, dry bool) error {
-	res := s.resources[policyv1.SchemeGroupVersion]["poddisruptionbudgets"]
+	res := s.resource(policyv1.SchemeGroupVersion, "poddisruptionbudgets")
 	for attempt := 0; attempt < 20; attempt++ {
 		obj, kv, err := s.getObject(res, ns, name)
 		if err != nil {
@@ -172,7 +172,7 @@ func (s *Server) takeDisruption(ns, name, podName string, dry bool) error {
 			pdb.Status.DisruptedPods = map[string]metav1.Time{}
 		}
 		pdb.Status.DisruptedPods[podName] = metav1.NewTime(time.Now())
-		data, err := encodeStored(pdb)
+		data, err := encodeStored(res, pdb)
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func (s *Server) takeDisruption(ns, name, podName string, dry bool) error {
 // evict marks the pod with the DisruptionTarget condition and deletes it
 // with the eviction's options.
 func (s *Server) evict(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, opts *metav1.DeleteOptions) error {
-	podRes := s.resources[schemaCoreV1]["pods"]
+	podRes := s.resource(schemaCoreV1, "pods")
 	gr := podRes.GroupVersionResource().GroupResource()
 	dry := len(opts.DryRun) > 0 || dryRun(r)
 	if !dry && pod.DeletionTimestamp == nil {
@@ -206,7 +206,7 @@ func (s *Server) evict(w http.ResponseWriter, r *http.Request, pod *corev1.Pod, 
 			}
 			setPodCondition(cur, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
 				Message: "Eviction API: evicting", LastTransitionTime: now()})
-			data, err := encodeStored(cur)
+			data, err := encodeStored(podRes, cur)
 			if err != nil {
 				return err
 			}

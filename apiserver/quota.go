@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,17 +17,9 @@ import (
 )
 
 // committed runs what follows a stored change: the RBAC cache sees it at
-// once and the namespace's ResourceQuotas recount their usage.
+// once. (Quota usage in status is the resource quota controller's.)
 func (s *Server) committed(res *registry.Resource, obj runtime.Object, deleted bool) {
 	s.writeThroughRBAC(res, obj, deleted)
-	if !res.Namespaced {
-		return
-	}
-	if m, err := meta.Accessor(obj); err == nil {
-		if err := s.refreshQuotas(m.GetNamespace()); err != nil {
-			s.log.Error("update resource quota usage", "namespace", m.GetNamespace(), "err", err)
-		}
-	}
 }
 
 func (s *Server) quotas(ns string) ([]*corev1.ResourceQuota, error) {
@@ -49,33 +40,6 @@ func (s *Server) quotas(ns string) ([]*corev1.ResourceQuota, error) {
 		out = append(out, obj.(*corev1.ResourceQuota))
 	}
 	return out, nil
-}
-
-// refreshQuotas writes each quota's status: hard from the spec, used
-// counted from the namespace's objects (the resource quota controller's work).
-func (s *Server) refreshQuotas(ns string) error {
-	qs, err := s.quotas(ns)
-	if err != nil || len(qs) == 0 {
-		return err
-	}
-	res := s.resource(schemaCoreV1, "resourcequotas")
-	for _, q := range qs {
-		used, err := s.namespaceUsage(ns, q)
-		if err != nil {
-			return err
-		}
-		want := corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy(), Used: used}
-		if apiequality.Semantic.DeepEqual(q.Status, want) {
-			continue
-		}
-		next := q.DeepCopy()
-		next.Status = want
-		_, _, err = s.updateObject(internalRequest(), res, &requestInfo{verb: "update", res: res, namespace: ns, name: q.Name, subresource: "status"}, next)
-		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return err
-		}
-	}
-	return nil
 }
 
 // quotaTargets are the resources whose objects a quota's hard names count.
@@ -260,14 +224,14 @@ func (s *Server) admitQuota(res *registry.Resource, obj runtime.Object, name str
 	gr := res.GroupVersionResource().GroupResource()
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
 	for _, q := range qs {
-		delta := maskUsage(objectUsage(res, obj, q), q.Spec.Hard)
-		if len(delta) == 0 {
-			continue
-		}
-		if pod, ok := obj.(*corev1.Pod); ok {
+		if pod, ok := obj.(*corev1.Pod); ok && podInScopes(pod, q.Spec.Scopes) {
 			if missing := missingPodResources(pod, q.Spec.Hard); missing != "" {
 				return apierrors.NewForbidden(gr, name, fmt.Errorf("failed quota: %s: must specify %s", q.Name, missing))
 			}
+		}
+		delta := maskUsage(objectUsage(res, obj, q), q.Spec.Hard)
+		if len(delta) == 0 {
+			continue
 		}
 		used, err := s.namespaceUsage(m.GetNamespace(), q)
 		if err != nil {

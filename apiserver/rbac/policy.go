@@ -93,6 +93,10 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-admin", map[string]string{aggregateToAdmin: "true"}), Rules: admin},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-edit", map[string]string{aggregateToEdit: "true"}), Rules: edit},
 		{ObjectMeta: bootstrapMeta("system:aggregate-to-view", map[string]string{aggregateToView: "true"}), Rules: view},
+		// metrics-server's role, aggregated into view, edit and admin:
+		// nanokube serves metrics.k8s.io itself.
+		{ObjectMeta: bootstrapMeta("system:aggregated-metrics-reader", map[string]string{aggregateToView: "true", aggregateToEdit: "true", aggregateToAdmin: "true"}),
+			Rules: []rbacv1.PolicyRule{rule(read, "metrics.k8s.io", "pods", "nodes")}},
 		{ObjectMeta: bootstrapMeta("system:discovery", nil), Rules: []rbacv1.PolicyRule{
 			nonResource(get, "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"),
 		}},

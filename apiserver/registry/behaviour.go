@@ -46,14 +46,14 @@ func attachBehaviour(r *Resource) {
 		bindingBehaviour(r, true)
 	case "/LimitRange":
 		limitRangeBehaviour(r)
-	case "/ResourceQuota":
-		resourceQuotaBehaviour(r)
 	case "scheduling.k8s.io/PriorityClass":
 		priorityClassBehaviour(r)
 	case "batch/CronJob":
 		cronJobBehaviour(r)
 	case "autoscaling/HorizontalPodAutoscaler":
-		hpaBehaviour(r)
+		if r.GroupVersion.Version == "v2" {
+			hpaBehaviour(r) // v1 is served through v2 (conversion.go)
+		}
 	case "policy/PodDisruptionBudget":
 		podDisruptionBudgetBehaviour(r)
 	case "/ResourceQuota":

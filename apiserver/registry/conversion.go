@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // storedAs makes r keep its objects in stored's key space and JSON form,
@@ -21,6 +22,10 @@ func storedAs(r, stored *Resource, to, from func(runtime.Object) runtime.Object)
 	if stored.Table != nil {
 		t := stored.Table
 		r.Table = &Table{Columns: t.Columns, Row: func(obj runtime.Object) ([]interface{}, error) { return t.Row(to(obj)) }}
+	}
+	if stored.Validate != nil && r.Validate == nil {
+		v := stored.Validate
+		r.Validate = func(obj runtime.Object) field.ErrorList { return v(to(obj)) }
 	}
 	if stored.FieldSet != nil && r.FieldSet == nil {
 		fs := stored.FieldSet
@@ -201,5 +206,11 @@ func wireConversions(rs []*Resource) {
 	}
 	if v1, v2 := find("autoscaling", "v1", "horizontalpodautoscalers"), find("autoscaling", "v2", "horizontalpodautoscalers"); v1 != nil && v2 != nil {
 		storedAs(v1, v2, HPAToV2, HPAFromV2)
+		v1.Default = func(obj runtime.Object) {
+			if h := obj.(*autoscalingv1.HorizontalPodAutoscaler); h.Spec.MinReplicas == nil {
+				one := int32(1)
+				h.Spec.MinReplicas = &one
+			}
+		}
 	}
 }

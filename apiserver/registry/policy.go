@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"bytes"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,36 +78,6 @@ func defaultLimitRangeItem(it *corev1.LimitRangeItem) {
 		if _, ok := it.DefaultRequest[k]; !ok {
 			it.DefaultRequest[k] = v.DeepCopy()
 		}
-	}
-}
-
-func resourceQuotaBehaviour(r *Resource) {
-	r.PrepareForCreate = func(obj runtime.Object) {
-		q := obj.(*corev1.ResourceQuota)
-		q.Status = corev1.ResourceQuotaStatus{}
-	}
-	r.Table = &Table{
-		Columns: []metav1.TableColumnDefinition{nameCol, ageCol,
-			col("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
-			col("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.")},
-		Row: func(obj runtime.Object) ([]interface{}, error) {
-			q := obj.(*corev1.ResourceQuota)
-			names := make([]string, 0, len(q.Status.Hard))
-			for n := range q.Status.Hard {
-				names = append(names, string(n))
-			}
-			sort.Strings(names)
-			var req, lim bytes.Buffer
-			for _, n := range names {
-				w := &req
-				if strings.HasPrefix(n, "limits.") {
-					w = &lim
-				}
-				used, hard := q.Status.Used[corev1.ResourceName(n)], q.Status.Hard[corev1.ResourceName(n)]
-				fmt.Fprintf(w, "%s: %s/%s, ", n, used.String(), hard.String())
-			}
-			return []interface{}{q.Name, age(q.CreationTimestamp), strings.TrimSuffix(req.String(), ", "), strings.TrimSuffix(lim.String(), ", ")}, nil
-		},
 	}
 }
 
