@@ -40,6 +40,7 @@ type DaemonSet struct {
 	nodes  corelisters.NodeLister
 	synced []cache.InformerSynced
 	w      *worker
+	exp    *expectations
 }
 
 // NewDaemonSet builds the controller.
@@ -47,17 +48,32 @@ func NewDaemonSet(cfg DaemonSetConfig) (*DaemonSet, error) {
 	dsInf := cfg.Informers.Apps().V1().DaemonSets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
-	c := &DaemonSet{cfg: cfg, ds: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister()}
+	c := &DaemonSet{cfg: cfg, ds: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(), exp: newExpectations()}
 	c.w = newWorker("daemonset", cfg.Log, c.sync)
 	if _, err := dsInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
 	}
-	onPod := func(obj any) {
-		if key, ok := controllerKey(obj, "DaemonSet"); ok {
-			c.w.queue.Add(key)
+	// Pods it created or deleted but has not seen yet hold the next sync
+	// back, so a slow informer never yields two pods on one node.
+	onPod := func(obj any, added, deleted bool) {
+		key, ok := controllerKey(obj, "DaemonSet")
+		if !ok {
+			return
 		}
+		m, _ := metaOf(obj)
+		if added {
+			c.exp.observeAdds(key, 1)
+		}
+		if deleted || m.GetDeletionTimestamp() != nil {
+			c.exp.observeDelete(key, m.GetUID())
+		}
+		c.w.queue.Add(key)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }, DeleteFunc: onPod}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { onPod(o, true, false) },
+		UpdateFunc: func(_, o any) { onPod(o, false, false) },
+		DeleteFunc: func(o any) { onPod(o, false, true) },
+	}); err != nil {
 		return nil, err
 	}
 	all := func(any) {
@@ -100,6 +116,7 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	ds, err := c.ds.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.exp.forget(key)
 		return nil
 	}
 	if err != nil || ds.DeletionTimestamp != nil {
@@ -122,25 +139,33 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 	}
 	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount}
 	rolling := ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType
+	// manage is false while earlier creations and deletions are unseen:
+	// then only the status is computed.
+	manage := c.exp.satisfied(key)
 	var outdated []*corev1.Pod
 	for _, n := range nodes {
 		have := byNode[n.Name]
 		delete(byNode, n.Name)
 		if !eligible(&ds.Spec.Template, n) {
 			for _, p := range have {
-				c.deletePod(ctx, ds, p)
+				c.deletePod(ctx, key, ds, p, manage)
 			}
 			continue
 		}
 		st.DesiredNumberScheduled++
 		if len(have) == 0 {
+			if !manage {
+				continue
+			}
+			c.exp.expectAdds(key, 1)
 			if err := c.createPod(ctx, ds, n.Name, hash); err != nil {
+				c.exp.observeAdds(key, 1)
 				return err
 			}
 			continue
 		}
 		for _, extra := range have[1:] {
-			c.deletePod(ctx, ds, extra)
+			c.deletePod(ctx, key, ds, extra, manage)
 		}
 		p := have[0]
 		st.CurrentNumberScheduled++
@@ -159,11 +184,11 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 	// RollingUpdate with maxUnavailable 1: replace one outdated pod only
 	// while every node's daemon pod is available.
 	if rolling && len(outdated) > 0 && st.NumberAvailable == st.DesiredNumberScheduled {
-		c.deletePod(ctx, ds, outdated[0])
+		c.deletePod(ctx, key, ds, outdated[0], manage)
 	}
 	for _, orphaned := range byNode { // nodes that went away
 		for _, p := range orphaned {
-			c.deletePod(ctx, ds, p)
+			c.deletePod(ctx, key, ds, p, manage)
 		}
 	}
 	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
@@ -215,8 +240,15 @@ func (c *DaemonSet) createPod(ctx context.Context, ds *appsv1.DaemonSet, node, h
 	return createPodFor(ctx, c.cfg.Client, c.cfg.Recorder, ds, ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"), t)
 }
 
-func (c *DaemonSet) deletePod(ctx context.Context, ds *appsv1.DaemonSet, p *corev1.Pod) {
-	if err := c.cfg.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
-		c.cfg.Recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+// deletePod deletes a daemon pod when the controller may act (manage).
+func (c *DaemonSet) deletePod(ctx context.Context, key string, ds *appsv1.DaemonSet, p *corev1.Pod, manage bool) {
+	if !manage {
+		return
 	}
+	c.exp.expectDelete(key, p.UID)
+	if err := c.cfg.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+		c.exp.observeDelete(key, p.UID)
+		return
+	}
+	c.cfg.Recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 }
