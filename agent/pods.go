@@ -53,6 +53,7 @@ type podState struct {
 	cgroup      string                    // the pod's cgroup, once made
 	vols        map[string]volume.Mounted // set up before containers start
 	mountErrors map[string]lastEvent      // last FailedMount per volume
+	setUp       map[string]bool           // volumes whose one-time setup (fsGroup) is done
 }
 
 // lastEvent is an event and when it was recorded.
@@ -71,7 +72,7 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
 			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
 			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{},
-			mountErrors: map[string]lastEvent{}}
+			mountErrors: map[string]lastEvent{}, setUp: map[string]bool{}}
 		a.state[string(pod.UID)] = st
 	}
 	st.pod = pod

@@ -127,8 +127,12 @@ func (a *Agent) setupVolume(ctx context.Context, pod *corev1.Pod, st *podState, 
 		if err := a.wrapperDir(pod, dir, v.EmptyDir.Medium == corev1.StorageMediumMemory, v.EmptyDir.SizeLimit); err != nil {
 			return volume.Mounted{}, err
 		}
-		if err := volume.SetOwnership(dir, fsGroup, false, policy); err != nil {
-			return volume.Mounted{}, err
+		// fsGroup is applied when the volume is set up, not on every sync.
+		if !st.setUp[v.Name] {
+			if err := volume.SetOwnership(dir, fsGroup, false, policy); err != nil {
+				return volume.Mounted{}, err
+			}
+			st.setUp[v.Name] = true
 		}
 		return volume.Mounted{Path: dir}, nil
 	case v.HostPath != nil:
@@ -212,7 +216,8 @@ func (a *Agent) wrapperDir(pod *corev1.Pod, dir string, memory bool, sizeLimit *
 // allocatable memory, or the pod's memory limit when every container has
 // one, or the volume's sizeLimit when that is smaller still.
 func (a *Agent) memoryVolumeSize(pod *corev1.Pod, sizeLimit *resource.Quantity) int64 {
-	size := memTotal()
+	alloc := a.allocatable[corev1.ResourceMemory]
+	size := alloc.Value()
 	if lim, ok := podMemoryLimit(pod); ok && lim > 0 && lim <= size {
 		size = lim
 	}
@@ -386,10 +391,11 @@ func (a *Agent) claimVolume(ctx context.Context, pod *corev1.Pod, st *podState, 
 			return volume.Mounted{}, &mountError{err: err,
 				event: fmt.Sprintf("MountVolume.NewMounter initialization failed for volume %q : path %q does not exist", pv.Name, p)}
 		}
-		if !claim.ReadOnly {
+		if !claim.ReadOnly && !st.setUp[v.Name] {
 			if err := volume.SetOwnership(p, fsGroup, false, policy); err != nil {
 				return volume.Mounted{}, setupFailed(err)
 			}
+			st.setUp[v.Name] = true
 		}
 		return volume.Mounted{Path: p, ReadOnly: claim.ReadOnly}, nil
 	}
