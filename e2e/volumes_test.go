@@ -56,6 +56,10 @@ func lineHas(subs ...string) func(string) bool {
 	}
 }
 
+func linePrefix(prefix string) func(string) bool {
+	return func(line string) bool { return strings.HasPrefix(line, prefix) }
+}
+
 func volManifest(t *testing.T, name, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -316,7 +320,7 @@ stringData: {password: n3w}
 	// EmptyDir shared between containers, memory-backed with sizeLimit.
 	{
 		logs("sharing -c reader", lineHas("read from-writer cached"))
-		df := strings.Fields(logs("sharing -c reader", lineHas("df ")))
+		df := strings.Fields(logs("sharing -c reader", linePrefix("df ")))
 		if len(df) < 3 || df[1] != "tmpfs" || df[2] != "16384" {
 			t.Errorf("memory emptyDir: df says %v, want a 16384K tmpfs", df)
 		}
@@ -386,22 +390,22 @@ stringData: {password: n3w}
 
 	// SecurityContext.
 	{
-		ids := logs("runas", lineHas("uid="))
+		ids := logs("runas", linePrefix("uid="))
 		if !strings.HasPrefix(ids, "uid=1000 gid=3000 groups=") || !strings.Contains(ids, "2000") || !strings.Contains(ids, "4000") {
 			t.Errorf("id in the container: %q", ids)
 		}
-		dir := strings.Fields(logs("runas", lineHas("dir ")))
+		dir := strings.Fields(logs("runas", linePrefix("dir ")))
 		if len(dir) < 5 || dir[1] != "drwxrwsrwx" || dir[4] != "2000" {
 			t.Errorf("fsGroup emptyDir: %v, want drwxrwsrwx with group 2000", dir)
 		}
-		file := strings.Fields(logs("runas", lineHas("file ")))
+		file := strings.Fields(logs("runas", linePrefix("file ")))
 		if len(file) < 5 || file[3] != "1000" || file[4] != "2000" {
 			t.Errorf("file written in the fsGroup volume: %v, want owner 1000 group 2000", file)
 		}
 		logs("runas", lineHas("/rootfile", "Read-only file system"))
 		logs("runas", lineHas("NoNewPrivs:", "1"))
 		logs("runas", lineHas("Seccomp:", "2"))
-		if caps := logs("caps", lineHas("CapEff")); !strings.HasSuffix(caps, "0000000000000400") {
+		if caps := logs("caps", linePrefix("CapEff:")); !strings.HasSuffix(caps, "0000000000000400") {
 			t.Errorf("drop ALL, add NET_BIND_SERVICE: %q", caps)
 		}
 
@@ -428,6 +432,7 @@ stringData: {password: n3w}
 		}
 		l.waitLine(t, p, 60*time.Second, lineHas(`MountVolume.SetUp failed for volume "host" : hostPath type check failed: /nonexistent-nanokube-e2e is not a directory`),
 			"get", "events", "-w", "--field-selector", "involvedObject.name=badhost,reason=FailedMount", "-o", "jsonpath={.message}{\"\\n\"}")
+		k("wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ContainerCreating", "pod/badhost", "--timeout=30s")
 		if row := k("get", "pod", "badhost", "--no-headers"); !strings.Contains(row, "ContainerCreating") {
 			t.Errorf("pod with a failing hostPath: %q", row)
 		}
@@ -437,6 +442,7 @@ stringData: {password: n3w}
 	{
 		l.waitLine(t, p, 60*time.Second, lineHas(`MountVolume.SetUp failed for volume "creds" : secret "later" not found`),
 			"get", "events", "-w", "--field-selector", "involvedObject.name=waiting,reason=FailedMount", "-o", "jsonpath={.message}{\"\\n\"}")
+		k("wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ContainerCreating", "pod/waiting", "--timeout=30s")
 		if row := k("get", "pod", "waiting", "--no-headers"); !strings.Contains(row, "ContainerCreating") {
 			t.Errorf("pod waiting for its secret: %q", row)
 		}
