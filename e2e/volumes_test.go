@@ -403,6 +403,13 @@ stringData: {password: n3w}
 			t.Errorf("file written in the fsGroup volume: %v, want owner 1000 group 2000", file)
 		}
 		logs("runas", lineHas("/rootfile", "Read-only file system"))
+		// kubectl exec runs as the container's user, under the same rules.
+		if out := k("exec", "runas", "--", "id", "-u"); strings.TrimSpace(out) != "1000" {
+			t.Errorf("kubectl exec runas -- id -u: %q", out)
+		}
+		if r := l.kubectlResult(t, p, "exec", "runas", "--", "touch", "/etc/written"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "Read-only file system") {
+			t.Errorf("write to a read-only root through exec: %s", r)
+		}
 		logs("runas", lineHas("NoNewPrivs:", "1"))
 		logs("runas", lineHas("Seccomp:", "2"))
 		if caps := logs("caps", linePrefix("CapEff:")); !strings.HasSuffix(caps, "0000000000000400") {
