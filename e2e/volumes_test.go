@@ -374,6 +374,18 @@ stringData: {password: n3w}
 			t.Errorf("ca.crt in the pod is not the cluster CA")
 		}
 
+		// The pod's token authenticates to the API server as its account.
+		server := k("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+		asToken := func(tok string) result {
+			ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+			defer cancel()
+			return l.run(ctx, nil, "kubectl", "--kubeconfig=/dev/null", "--server="+server, "--certificate-authority="+filepath.Join(certs, "ca.crt"),
+				"--token="+tok, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		}
+		if r := asToken(token); r.code != 0 || r.stdout != "system:serviceaccount:default:default" {
+			t.Errorf("kubectl auth whoami with the pod's token: %s", r)
+		}
+
 		// kubectl create token goes through the same TokenRequest API.
 		tok := strings.TrimSpace(k("create", "token", "default", "--audience=vault", "--duration=10m"))
 		c, err = v.Verify(tok, []string{"vault"}, time.Now())
@@ -382,6 +394,9 @@ stringData: {password: n3w}
 		}
 		if c.Expiry.Sub(c.IssuedAt) != 10*time.Minute || c.Pod != nil {
 			t.Errorf("kubectl create token claims = %+v", c)
+		}
+		if r := asToken(tok); r.code == 0 || !strings.Contains(r.stderr, "Unauthorized") {
+			t.Errorf("a token for audience vault was accepted by the API server: %s", r)
 		}
 		if r := l.kubectlResult(t, p, "create", "token", "default", "--duration=1m"); r.code == 0 || !strings.Contains(r.stderr, "may not specify a duration less than 10 minutes") {
 			t.Errorf("a 1m token: %s", r)
