@@ -60,6 +60,10 @@ type Agent struct {
 	recorder record.EventRecorder
 	bcast    record.EventBroadcaster
 
+	objects     *objectWatches // ConfigMaps, Secrets and claims the pods' volumes read
+	tokens      *tokenCache
+	allocatable corev1.ResourceList
+
 	mu      sync.Mutex
 	state   map[string]*podState // by pod uid
 	waiters sync.WaitGroup
@@ -88,6 +92,9 @@ func New(cfg Config) (*Agent, error) {
 	if _, err := a.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}); err != nil {
 		return nil, err
 	}
+	a.objects = newObjectWatches(cfg.Client, func(podKey string) { a.queue.Add(podKey) })
+	a.tokens = newTokenCache(cfg.Client)
+	a.allocatable = a.nodeObject().Status.Allocatable
 	a.bcast = record.NewBroadcaster()
 	a.recorder = a.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	return a, nil
@@ -141,6 +148,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.queue.ShutDown()
 	wg.Wait()
 	a.stopAll(workCtx)
+	a.objects.close()
 	cancelWork()
 	a.waiters.Wait()
 	return nil
@@ -177,6 +185,11 @@ func (a *Agent) stopAll(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+			// Memory-backed volumes go like on a node shutdown; the disk
+			// ones stay for the pod's return after start.
+			if err := a.unmountPod(st.uid); err != nil {
+				a.log.Info("unmount pod volumes", "pod", st.key, "err", err)
+			}
 			// The address stays reserved for the pod's return after start.
 			if err := a.cfg.PodNet.RemoveNetns(st.uid); err != nil {
 				a.log.Info("remove pod netns", "pod", st.key, "err", err)

@@ -3,12 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nanokube/nanokube/agent/volume"
 )
 
 // env resolves a container's environment like kubelet: values, references
@@ -54,7 +54,7 @@ func (a *Agent) env(pod *corev1.Pod, st *podState, c corev1.Container) ([]string
 			set(e.Name, expand(e.Value, vars))
 			continue
 		}
-		v, err := a.envFrom(ctx, pod, st, e.ValueFrom)
+		v, err := a.envFrom(ctx, pod, st, c, e.ValueFrom)
 		if err != nil {
 			return nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
@@ -67,7 +67,7 @@ func (a *Agent) env(pod *corev1.Pod, st *podState, c corev1.Container) ([]string
 	return out, nil
 }
 
-func (a *Agent) envFrom(ctx context.Context, pod *corev1.Pod, st *podState, src *corev1.EnvVarSource) (string, error) {
+func (a *Agent) envFrom(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container, src *corev1.EnvVarSource) (string, error) {
 	switch {
 	case src.FieldRef != nil:
 		switch src.FieldRef.FieldPath {
@@ -93,6 +93,17 @@ func (a *Agent) envFrom(ctx context.Context, pod *corev1.Pod, st *podState, src 
 			return pod.Annotations[strings.TrimSuffix(k, "']")], nil
 		}
 		return "", fmt.Errorf("unsupported fieldRef %s", src.FieldRef.FieldPath)
+	case src.ResourceFieldRef != nil:
+		name := src.ResourceFieldRef.ContainerName
+		if name == "" {
+			name = c.Name
+		}
+		for _, cc := range append(append([]corev1.Container{}, pod.Spec.Containers...), pod.Spec.InitContainers...) {
+			if cc.Name == name {
+				return volume.ResourceValue(src.ResourceFieldRef, &cc, a.resources())
+			}
+		}
+		return "", fmt.Errorf("container %s not found", name)
 	case src.ConfigMapKeyRef != nil:
 		cm, err := a.cfg.Client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, src.ConfigMapKeyRef.Name, metav1.GetOptions{})
 		if err != nil {
@@ -139,78 +150,4 @@ func expand(s string, vars map[string]string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// volumes materialises the pod's volumes and returns their host paths.
-func (a *Agent) volumes(pod *corev1.Pod, st *podState) (map[string]string, error) {
-	ctx := context.Background()
-	out := map[string]string{}
-	base := filepath.Join(a.podDir(st.uid), "volumes")
-	for _, v := range pod.Spec.Volumes {
-		dir := filepath.Join(base, v.Name)
-		switch {
-		case v.EmptyDir != nil:
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return nil, err
-			}
-			os.Chmod(dir, 0o777)
-		case v.HostPath != nil:
-			if v.HostPath.Type != nil && (*v.HostPath.Type == corev1.HostPathDirectoryOrCreate) {
-				os.MkdirAll(v.HostPath.Path, 0o755)
-			}
-			dir = v.HostPath.Path
-		case v.ConfigMap != nil:
-			cm, err := a.cfg.Client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("configmap %q not found", v.ConfigMap.Name)
-			}
-			data := map[string][]byte{}
-			for k, s := range cm.Data {
-				data[k] = []byte(s)
-			}
-			if err := writeFiles(dir, data, v.ConfigMap.Items); err != nil {
-				return nil, err
-			}
-		case v.Secret != nil:
-			s, err := a.cfg.Client.CoreV1().Secrets(pod.Namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("secret %q not found", v.Secret.SecretName)
-			}
-			if err := writeFiles(dir, s.Data, v.Secret.Items); err != nil {
-				return nil, err
-			}
-		default:
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, err
-			}
-		}
-		out[v.Name] = dir
-	}
-	return out, nil
-}
-
-func writeFiles(dir string, data map[string][]byte, items []corev1.KeyToPath) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	paths := map[string]string{}
-	for k := range data {
-		paths[k] = k
-	}
-	if len(items) > 0 {
-		paths = map[string]string{}
-		for _, it := range items {
-			paths[it.Key] = it.Path
-		}
-	}
-	for k, p := range paths {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, data[k], 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -34,7 +34,7 @@ func (a *Agent) ensureEphemeral(ctx context.Context, pod *corev1.Pod, st *podSta
 	if err := a.ensureImage(ctx, pod, st, c); err != nil {
 		return nil // reported as a waiting reason; retried by the queue
 	}
-	spec, err := a.containerSpec(pod, st, c)
+	spec, err := a.containerSpec(ctx, pod, st, c)
 	if err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
 		return nil

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/nanokube/nanokube/agent/volume"
 	"github.com/nanokube/nanokube/runtime"
 )
 
@@ -49,7 +50,16 @@ type podState struct {
 	probes      map[string]*probeState
 	initDone    map[string]bool
 	initFailed  bool
-	cgroup      string // the pod's cgroup, once made
+	cgroup      string                    // the pod's cgroup, once made
+	vols        map[string]volume.Mounted // set up before containers start
+	mountErrors map[string]lastEvent      // last FailedMount per volume
+	setUp       map[string]bool           // volumes whose one-time setup (fsGroup) is done
+}
+
+// lastEvent is an event and when it was recorded.
+type lastEvent struct {
+	msg string
+	at  time.Time
 }
 
 func containerID(uid, name string) string { return uid + "-" + name }
@@ -61,7 +71,8 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 	if st == nil {
 		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
 			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
-			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{}}
+			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{},
+			mountErrors: map[string]lastEvent{}, setUp: map[string]bool{}}
 		a.state[string(pod.UID)] = st
 	}
 	st.pod = pod
@@ -100,6 +111,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		go func() {
 			defer a.waiters.Done()
 			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+			// Like kubelet, the pod object goes only once its volumes are
+			// unmounted and removed.
+			a.removePodFiles(st.uid)
 			zero := int64(0)
 			uid := pod.UID
 			err := a.cfg.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
@@ -131,18 +145,22 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		st.cgroup = p
 	}
 	var errs []error
-	initDone, initFailed, err := a.runInit(ctx, pod, st)
-	errs = append(errs, err)
-	st.initFailed = initFailed
-	if initDone {
-		for _, c := range pod.Spec.Containers {
-			errs = append(errs, a.ensureContainer(ctx, pod, st, c))
+	vols, err := a.setupVolumes(ctx, pod, st)
+	if err == nil {
+		st.vols = vols
+		initDone, initFailed, err := a.runInit(ctx, pod, st)
+		errs = append(errs, err)
+		st.initFailed = initFailed
+		if initDone {
+			for _, c := range pod.Spec.Containers {
+				errs = append(errs, a.ensureContainer(ctx, pod, st, c))
+			}
 		}
 		for _, ec := range pod.Spec.EphemeralContainers {
 			errs = append(errs, a.ensureEphemeral(ctx, pod, st, ec))
 		}
 	}
-	errs = append(errs, a.updateStatus(ctx, pod, st))
+	errs = append(errs, err, a.updateStatus(ctx, pod, st))
 	return errors.Join(errs...)
 }
 
@@ -212,9 +230,10 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 	if err := a.ensureImage(ctx, pod, st, c); err != nil {
 		return nil // reported as a waiting reason; retried by the queue
 	}
-	spec, err := a.containerSpec(pod, st, c)
+	spec, err := a.containerSpec(ctx, pod, st, c)
 	if err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return nil
 	}
 	if err := a.cfg.Runtime.Run(ctx, spec); err != nil {
@@ -359,32 +378,23 @@ func (a *Agent) writePodFiles(pod *corev1.Pod, st *podState) error {
 	return nil
 }
 
-func (a *Agent) containerSpec(pod *corev1.Pod, st *podState, c corev1.Container) (runtime.ContainerSpec, error) {
+func (a *Agent) containerSpec(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container) (runtime.ContainerSpec, error) {
 	etc := filepath.Join(a.podDir(st.uid), "etc")
 	mounts := []specs.Mount{
 		{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(etc, "hosts"), Options: []string{"rbind", "rw"}},
 		{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(etc, "resolv.conf"), Options: []string{"rbind", "rw"}},
 		{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(etc, "hostname"), Options: []string{"rbind", "rw"}},
 	}
-	vols, err := a.volumes(pod, st)
+	env, err := a.env(pod, st, c)
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
-	for _, m := range c.VolumeMounts {
-		src, ok := vols[m.Name]
-		if !ok {
-			return runtime.ContainerSpec{}, fmt.Errorf("volume %q not found", m.Name)
-		}
-		if m.SubPath != "" {
-			src = filepath.Join(src, m.SubPath)
-		}
-		opts := []string{"rbind", "rw"}
-		if m.ReadOnly {
-			opts = []string{"rbind", "ro"}
-		}
-		mounts = append(mounts, specs.Mount{Destination: m.MountPath, Type: "bind", Source: src, Options: opts})
+	vmounts, err := volume.ContainerMounts(&c, st.vols, envMap(env))
+	if err != nil {
+		return runtime.ContainerSpec{}, err
 	}
-	env, err := a.env(pod, st, c)
+	mounts = append(mounts, vmounts...)
+	security, err := a.securitySpec(ctx, pod, &c)
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
@@ -392,7 +402,8 @@ func (a *Agent) containerSpec(pod *corev1.Pod, st *podState, c corev1.Container)
 		ID: containerID(st.uid, c.Name), Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir,
 		NetNS: st.netns, Hostname: pod.Name, Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
 		Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY, IODir: a.ioDir(st.uid),
-		Labels: map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
+		Labels:   map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
+		Security: security,
 	}
 	containerResources(&spec, pod, c, a.memCapacity)
 	spec.CgroupParent = st.cgroup
@@ -405,20 +416,33 @@ func (a *Agent) forget(uid string) {
 	var cgroup string
 	if st := a.state[uid]; st != nil {
 		cgroup = st.cgroup
+		a.objects.untrack(st.key)
 	}
 	delete(a.state, uid)
 	a.mu.Unlock()
+	a.tokens.forget(uid)
 	if cg := a.cgroups(); cg != nil && cgroup != "" {
 		if err := cg.Remove(cgroup); err != nil {
 			a.log.Info("remove pod cgroup", "uid", uid, "err", err)
 		}
 	}
 	a.usage.forget(uid)
-
 	if err := a.cfg.PodNet.Teardown(uid); err != nil {
 		a.log.Info("tear down pod network", "uid", uid, "err", err)
 	}
-	os.RemoveAll(a.podDir(uid))
+	a.removePodFiles(uid)
+}
+
+// removePodFiles removes the pod's directory (volumes, logs, etc files);
+// nothing mounted may stay below it when it goes.
+func (a *Agent) removePodFiles(uid string) {
+	if err := a.unmountPod(uid); err != nil {
+		a.log.Info("unmount pod volumes, keeping its directory", "uid", uid, "err", err)
+		return
+	}
+	if err := os.RemoveAll(a.podDir(uid)); err != nil {
+		a.log.Info("remove pod directory", "uid", uid, "err", err)
+	}
 }
 
 func (a *Agent) forgetByKey(ctx context.Context, key string) {
@@ -507,6 +531,7 @@ func (a *Agent) adopt(ctx context.Context) {
 		}
 		a.queue.Add(ns + "/" + name)
 	}
+	a.cleanupOrphans()
 }
 
 // ownsUID reports whether a container label belongs to this node's pods:

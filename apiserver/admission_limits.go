@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -31,6 +32,9 @@ func (s *Server) mutatingAdmission(res *registry.Resource, obj runtime.Object) e
 		return err
 	}
 	applyLimitDefaults(pod, ranges)
+	if err := s.admitPodServiceAccount(context.Background(), pod); err != nil {
+		return err
+	}
 	return s.admitPriority(pod)
 }
 

@@ -252,6 +252,8 @@ func (s *Server) implements(sub string) bool {
 		return s.cfg.PodLogs != nil
 	case "exec", "attach", "portforward":
 		return s.cfg.PodStreams != nil
+	case "token":
+		return s.cfg.TokenSigner != nil
 	}
 	return implementedSubresources[sub]
 }

@@ -183,6 +183,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		err = s.serveStream(w, r, info)
 	case info.subresource == "eviction":
 		err = s.serveEviction(w, r, info)
+	case info.subresource == "token":
+		err = s.serveToken(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):

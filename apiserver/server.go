@@ -28,6 +28,7 @@ import (
 
 	"github.com/nanokube/nanokube/apiserver/rbac"
 	"github.com/nanokube/nanokube/apiserver/registry"
+	"github.com/nanokube/nanokube/internal/satoken"
 	"github.com/nanokube/nanokube/store"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	TokenAudiences []string
 	// AlwaysAllow turns RBAC off (every authenticated request is allowed).
 	AlwaysAllow bool
+	// TokenSigner signs ServiceAccount tokens (serviceaccounts/token); nil:
+	// not served.
+	TokenSigner *satoken.Signer
 }
 
 // Server is the API server.

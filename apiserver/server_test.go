@@ -65,6 +65,17 @@ func startTestServer(t *testing.T, opts ...func(*Config)) *Server {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server not ready in 10s")
 	}
+	// What the ServiceAccount controller keeps in every namespace; pod
+	// admission needs it.
+	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range systemNamespaces {
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return s
 }
 

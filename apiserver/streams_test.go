@@ -104,6 +104,11 @@ func newStreamServer(t *testing.T) (*rest.Config, kubernetes.Interface) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What the ServiceAccount controller keeps in every namespace; pod
+	// admission needs it.
+	if _, err := cs.CoreV1().ServiceAccounts("default").Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "n1",
 		Containers: []corev1.Container{{Name: "a", Image: "busybox"}, {Name: "b", Image: "busybox"}}}}
 	if _, err := cs.CoreV1().Pods("default").Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nanokube/nanokube/agent/volume"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/network"
 	"github.com/nanokube/nanokube/runtime"
@@ -56,6 +57,10 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 		if err := n.podNet(0).Remove(); err != nil {
 			return fmt.Errorf("remove host pod network: %w", err)
 		}
+	}
+	// Memory-backed pod volumes (tmpfs) under the nodes' directories.
+	if err := volume.UnmountUnder(filepath.Join(p.Dir, "nodes")); err != nil {
+		return fmt.Errorf("unmount pod volumes: %w", err)
 	}
 	if err := network.UnmountAll(p.Name); err != nil {
 		return fmt.Errorf("unmount namespaces: %w", err)

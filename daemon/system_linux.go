@@ -30,6 +30,7 @@ import (
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
+	"github.com/nanokube/nanokube/internal/satoken"
 	"github.com/nanokube/nanokube/metrics"
 	"github.com/nanokube/nanokube/runtime"
 	"github.com/nanokube/nanokube/scheduler"
@@ -92,6 +93,15 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, fmt.Errorf("load serving certificate: %w", err)
 	}
 
+	saKey, err := os.ReadFile(certs.SAKey)
+	if err != nil {
+		return nil, fmt.Errorf("read service account key: %w", err)
+	}
+	signer, err := satoken.NewSigner(saKey)
+	if err != nil {
+		return nil, err
+	}
+
 	resources := registry.Resources()
 	oapi, err := openapi.NewHandler(resources, version.Kubernetes())
 	if err != nil {
@@ -107,6 +117,10 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		Logger:           s.log,
 		PodLogs:          s.podLogs,
 		PodStreams:       nodeStreams{s},
+		TokenSigner:      signer,
+		// kube-apiserver's --api-audiences default to the issuer.
+		VerifyServiceAccountToken: verifyServiceAccountTokens(signer.Verifier()),
+		TokenAudiences:            []string{satoken.Issuer},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)

@@ -160,6 +160,7 @@ type ContainerSpec struct {
 	// OOMScoreAdj is the kernel's OOM preference (kubelet's per QoS
 	// class); never negative, 0 keeps the inherited value.
 	OOMScoreAdj int
+	Security    Security
 }
 
 // Run creates and starts a container; its output goes to LogPath, written
@@ -210,6 +211,7 @@ func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
 	if s.OOMScoreAdj > 0 {
 		opts = append(opts, withOOMScoreAdj(s.OOMScoreAdj))
 	}
+	opts = append(opts, securityOpts(s.Security)...)
 	// Remove what an earlier attempt (or a crash) left with the same id.
 	r.Remove(context.WithoutCancel(ctx), s.ID)
 	if err := r.c.SnapshotService(r.snapshotter).Remove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {

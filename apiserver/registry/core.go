@@ -58,9 +58,13 @@ func validateDataKeys(keys []string, path *field.Path) field.ErrorList {
 
 func secretBehaviour(r *Resource) {
 	r.Default = func(obj runtime.Object) {
-		if s := obj.(*corev1.Secret); s.Type == "" {
+		s := obj.(*corev1.Secret)
+		if s.Type == "" {
 			s.Type = corev1.SecretTypeOpaque
 		}
+		// stringData is folded into data on every write, updates and
+		// patches (kubectl apply) included, as the v1 conversion does.
+		mergeStringData(s)
 	}
 	r.Validate = func(obj runtime.Object) field.ErrorList {
 		s := obj.(*corev1.Secret)

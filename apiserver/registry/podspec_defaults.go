@@ -127,6 +127,34 @@ func defaultVolume(v *corev1.Volume) {
 	case v.EmptyDir == nil && v.VolumeSource == (corev1.VolumeSource{}):
 		v.EmptyDir = &corev1.EmptyDirVolumeSource{}
 	}
+	defaultVolumeSources(v)
+}
+
+// defaultVolumeSources sets the defaults inside projections and downward
+// API items (SetDefaults_ServiceAccountTokenProjection, ObjectFieldSelector).
+func defaultVolumeSources(v *corev1.Volume) {
+	fieldRefs := func(items []corev1.DownwardAPIVolumeFile) {
+		for i := range items {
+			if f := items[i].FieldRef; f != nil && f.APIVersion == "" {
+				f.APIVersion = "v1"
+			}
+		}
+	}
+	if v.DownwardAPI != nil {
+		fieldRefs(v.DownwardAPI.Items)
+	}
+	if v.Projected == nil {
+		return
+	}
+	for i := range v.Projected.Sources {
+		src := &v.Projected.Sources[i]
+		if t := src.ServiceAccountToken; t != nil && t.ExpirationSeconds == nil {
+			t.ExpirationSeconds = int64Ptr(3600)
+		}
+		if src.DownwardAPI != nil {
+			fieldRefs(src.DownwardAPI.Items)
+		}
+	}
 }
 
 // defaultTemplate defaults a workload's pod template.

@@ -37,11 +37,13 @@ func validatePodSpec(s *corev1.PodSpec, path *field.Path) field.ErrorList {
 		}
 		vols.Insert(v.Name)
 	}
+	errs = append(errs, validateVolumeSources(s.Volumes, path.Child("volumes"))...)
 	for _, group := range []struct {
 		cs   []corev1.Container
 		path *field.Path
 	}{{s.InitContainers, path.Child("initContainers")}, {s.Containers, path.Child("containers")}} {
 		for i, c := range group.cs {
+			errs = append(errs, validateVolumeMounts(&c, group.path.Index(i).Child("volumeMounts"))...)
 			for j, m := range c.VolumeMounts {
 				if !vols.Has(m.Name) {
 					errs = append(errs, field.NotFound(group.path.Index(i).Child("volumeMounts").Index(j).Child("name"), m.Name))
