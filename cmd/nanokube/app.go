@@ -77,9 +77,18 @@ func profileFlag() cli.Flag {
 	return &cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Value: cluster.DefaultProfile, Usage: "the cluster profile to act on", EnvVars: []string{"NANOKUBE_PROFILE"}}
 }
 
-// profileOf returns the profile named by the global --profile flag.
+// profileOf returns the profile named by --profile, given after the
+// command (`nanokube status -p dev`) or before it (`nanokube -p dev status`):
+// every command also defines the flag, and its unset default must not hide
+// the global one.
 func profileOf(c *cli.Context) (cluster.Profile, error) {
 	name := c.String("profile")
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet("profile") && ctx.String("profile") != "" {
+			name = ctx.String("profile")
+			break
+		}
+	}
 	if err := cluster.ValidateProfileName(name); err != nil {
 		return cluster.Profile{}, err
 	}

@@ -19,6 +19,7 @@ func commands() []*cli.Command {
 		logsCommand(),
 		profileCommand(),
 		kubectlCommand(),
+		dockerEnvCommand(),
 		versionCommand(),
 	}
 	cmds = append(cmds, platformCommands()...)
