@@ -30,6 +30,7 @@ import (
 	"github.com/nanokube/nanokube/apiserver/registry"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
+	"github.com/nanokube/nanokube/dockerapi"
 	"github.com/nanokube/nanokube/internal/satoken"
 	"github.com/nanokube/nanokube/metrics"
 	"github.com/nanokube/nanokube/runtime"
@@ -59,6 +60,9 @@ type System struct {
 	ctrl  *controller.Manager
 	cd    *runtime.Containerd
 	nodes []*agent.Agent
+
+	docker    *dockerapi.Server
+	dockerLis net.Listener
 }
 
 // New builds the parts that must exist before anything runs: the store, the
@@ -188,6 +192,9 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err := s.startServices(ctx, cs); err != nil {
 		return nil, err
 	}
+	if err := s.setupDocker(rt); err != nil {
+		return nil, err
+	}
 	sched, err := scheduler.New(scheduler.Config{Client: cs, Informers: s.ctrl.Informers(), Log: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("build scheduler: %w", err)
@@ -231,6 +238,7 @@ func (s *System) Run(ctx context.Context) error {
 		}
 		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
 		g.Go(func() error { return s.ctrl.Run(gctx) })
+		g.Go(func() error { return s.serveDocker(gctx) })
 		for _, a := range s.nodes {
 			g.Go(func() error { return a.Run(gctx) })
 		}
@@ -250,6 +258,10 @@ func (s *System) Run(ctx context.Context) error {
 func (s *System) close() {
 	if s.lis != nil {
 		s.lis.Close()
+	}
+	if s.dockerLis != nil {
+		s.dockerLis.Close()
+		os.Remove(s.cfg.Profile.DockerSocket())
 	}
 	if s.cd != nil {
 		if err := s.cd.Stop(context.Background()); err != nil {

@@ -21,6 +21,7 @@ func imageCommand() *cli.Command {
 		Name:  "image",
 		Usage: "manage the images of the cluster's container store",
 		Subcommands: []*cli.Command{
+			imageBuildCommand(),
 			{
 				Name:      "load",
 				Usage:     "import an image archive (docker save or OCI) into the cluster: nanokube image load FILE|-",

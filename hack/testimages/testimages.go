@@ -118,6 +118,9 @@ func writeImage(w io.Writer, ref string, files []file, cfg imageConfig) error {
 		"architecture": "amd64", "os": "linux", "created": epoch.UTC().Format(time.RFC3339),
 		"config": cfg,
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest(layerBytes)}},
+		// One history entry per layer, so `docker history` and builds on
+		// top of the image line layers and history up.
+		"history": []map[string]any{{"created": epoch.UTC().Format(time.RFC3339), "created_by": "nanokube testimages: " + ref}},
 	})
 	manifest, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
