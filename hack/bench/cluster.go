@@ -74,14 +74,6 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	rep.Store, err = storeBench(ctx)
-	if err != nil {
-		return nil, err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	img := filepath.Join(l.Dir, "busybox.tar")
 	f, err := os.Create(img)
 	if err != nil {
@@ -92,6 +84,18 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	}
 	f.Close()
 	if _, err := nk("image", "load", "-p", profile, img); err != nil {
+		return nil, err
+	}
+	rep.DockerBuild, err = dockerBuild(ctx, l, pid)
+	if err != nil {
+		return nil, err
+	}
+	rep.Store, err = storeBench(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
 		return nil, err
 	}
 	cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects), "-pods", fmt.Sprint(pods))

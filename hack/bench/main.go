@@ -29,6 +29,7 @@ type Report struct {
 	Store       map[string]float64 `json:"store"`
 	API         []APIResult        `json:"api"`
 	Pods        PodResult          `json:"pod_start"`
+	DockerBuild DockerBuildResult  `json:"docker_build"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
