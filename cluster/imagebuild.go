@@ -99,7 +99,9 @@ func ImageBuild(ctx context.Context, o ImageBuildOptions) (string, error) {
 	if o.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}
-	export := map[string]string{"unpack": "true"}
+	// "moby" is the exporter buildx's docker driver asks for: the daemon
+	// stores the image in the cluster's store, unpacked for pods.
+	export := map[string]string{}
 	if len(names) > 0 {
 		export["name"] = strings.Join(names, ",")
 	}
@@ -124,7 +126,7 @@ func ImageBuild(ctx context.Context, o ImageBuildOptions) (string, error) {
 			Frontend:      "dockerfile.v0",
 			FrontendAttrs: attrs,
 			LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-			Exports:       []bkclient.ExportEntry{{Type: bkclient.ExporterImage, Attrs: export}},
+			Exports:       []bkclient.ExportEntry{{Type: "moby", Attrs: export}},
 		}, ch)
 		return err
 	})

@@ -185,7 +185,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 	}
 	req.ContextDir, req.DockerfileDir = dir, dir
 	js := newJSONStream(w)
-	if !boolParam(r, "q") {
+	quiet := boolParam(r, "q")
+	if !quiet {
 		req.Progress = js
 	}
 	res, err := s.builder.Build(r.Context(), req)
@@ -194,6 +195,11 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	js.aux(map[string]string{"ID": res.ImageID})
+	if quiet {
+		// `docker build -q` prints what the stream holds: only the ID.
+		js.stream(res.ImageID + "\n")
+		return
+	}
 	js.stream(fmt.Sprintf("Successfully built %s\n", shortID(res.ImageID)))
 	for _, t := range req.Tags {
 		f, _ := familiar(t)

@@ -25,6 +25,8 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
 	"github.com/moby/buildkit/executor"
+	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/frontend"
 	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/gateway"
@@ -162,7 +164,7 @@ func startBuildKit(ctx context.Context, cfg BuilderConfig) (_ *buildkit, err err
 		return nil, fmt.Errorf("containerd worker: %w", err)
 	}
 	wc := &worker.Controller{}
-	if err := wc.Add(w); err != nil {
+	if err := wc.Add(storeWorker{w}); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -247,6 +249,36 @@ func (f localFirst) Solve(ctx context.Context, llb frontend.FrontendLLBBridge, e
 		opts["image-resolve-mode"] = pb.AttrImageResolveModePreferLocal
 	}
 	return f.Frontend.Solve(ctx, llb, exec, opts, inputs, sid, sm)
+}
+
+// storeWorker is the containerd worker with dockerd's exporter names: an
+// image export lands in the cluster's store unpacked for the pods'
+// snapshotter, and "moby" (what buildx's docker driver asks for instead of
+// "image") is the same exporter.
+type storeWorker struct{ *base.Worker }
+
+func (w storeWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
+	if name == "moby" {
+		name = bkclient.ExporterImage
+	}
+	e, err := w.Worker.Exporter(name, sm)
+	if err != nil || name != bkclient.ExporterImage {
+		return e, err
+	}
+	return unpackByDefault{e}, nil
+}
+
+type unpackByDefault struct{ exporter.Exporter }
+
+func (e unpackByDefault) Resolve(ctx context.Context, id int, opt map[string]string) (exporter.ExporterInstance, error) {
+	if _, ok := opt[string(exptypes.OptKeyUnpack)]; !ok {
+		opt = maps.Clone(opt)
+		if opt == nil {
+			opt = map[string]string{}
+		}
+		opt[string(exptypes.OptKeyUnpack)] = "true"
+	}
+	return e.Exporter.Resolve(ctx, id, opt)
 }
 
 // officialFrontend matches `# syntax=docker/dockerfile:1…` directives

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,6 +68,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Root == "" {
+		return nil, errors.New("dockerapi: a root directory for BuildKit is required")
+	}
+	// Contexts of builds a killed daemon did not finish.
+	os.RemoveAll(filepath.Join(cfg.Root, "contexts"))
 	s := &Server{cfg: cfg, log: cfg.Log}
 	s.builder = NewBuilder(BuilderConfig{
 		Address: cfg.Address, Namespace: cfg.Namespace, Snapshotter: cfg.Snapshotter, Root: cfg.Root, Log: cfg.Log,

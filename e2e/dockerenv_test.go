@@ -176,6 +176,26 @@ docker info --format '{{.Driver}} {{.Images}}'`)
 		t.Errorf("a --no-cache build used the cache:\n%s", out)
 	}
 
+	// -f from outside the context, --target and --label.
+	df, _ := os.ReadFile(filepath.Join(work, "dir", "Dockerfile"))
+	os.WriteFile(filepath.Join(work, "alt.Dockerfile"), df, 0o644)
+	out = must(env + `docker build -q -f alt.Dockerfile --target build --label org.nanokube.test=e2e -t hello:stage ./dir >/dev/null
+docker image inspect -f '{{json .Config.Cmd}} {{index .Config.Labels "org.nanokube.test"}}' hello:stage`)
+	if want := `["sh"] e2e`; !strings.Contains(out, want) {
+		t.Errorf("the build stage of alt.Dockerfile with a label: want %q in\n%s", want, out)
+	}
+
+	// Without -t the image is kept untagged (<none>), found by its ID.
+	out = must(env + `id=$(docker build -q --build-arg MSG=untagged ./dir)
+echo "built $id"
+docker images --filter dangling=true --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+docker tag "$id" hello:fromid
+echo "dangling after tag: $(docker images --filter dangling=true -q | wc -l)"`)
+	m := regexp.MustCompile(`built sha256:([0-9a-f]{12})`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "<none>:<none> "+m[1]) || !strings.Contains(out, "dangling after tag: 0") {
+		t.Errorf("an untagged build (listed as <none>, then tagged by its ID):\n%s", out)
+	}
+
 	// rmi refuses an image a running container uses; after the Deployment
 	// is gone, save → rmi → load gives the same image back, and a pod runs it.
 	if r := sh(env + "docker rmi hello:1"); r.code == 0 || !strings.Contains(r.stdout, "container") || !strings.Contains(r.stdout, "is using its referenced image") {
@@ -184,7 +204,7 @@ docker info --format '{{.Driver}} {{.Images}}'`)
 	k("delete", "deploy", "hello", "--wait=true")
 	k("wait", "--for=delete", "pod/"+pod, "--timeout=60s")
 	out = must(env + `docker save hello:1 -o hello.tar
-docker rmi hello:1 hello:nocache
+docker rmi hello:1 hello:nocache hello:fromid hello:stage
 if docker images --format '{{.Repository}}:{{.Tag}}' | grep -x hello:1; then echo STILL THERE; exit 1; fi
 docker load -i hello.tar
 docker images -q hello:1`)
@@ -204,6 +224,11 @@ docker images -q hello:1`)
 	if !strings.Contains(out, "naming to docker.io/library/hello:2") || !regexp.MustCompile(`(?m)^hello:2$`).MatchString(out) {
 		t.Errorf("nanokube image build:\n%s", out)
 	}
+	k("run", "hello3", "--image=hello:2", "--image-pull-policy=Never", "--port=8080")
+	k("wait", "--for=condition=Ready", "pod/hello3", "--timeout=60s")
+	if body := get(k("get", "pod", "hello3", "-o", "jsonpath={.status.podIP}")); body != "hello from buildkit\n" {
+		t.Errorf("the image from nanokube image build served %q", body)
+	}
 
 	// A FROM that is neither in the store nor reachable fails, saying so.
 	os.MkdirAll(filepath.Join(work, "bad"), 0o755)
@@ -214,6 +239,11 @@ docker images -q hello:1`)
 	// What docker-env does not serve says so.
 	if r := sh(env + "docker run --rm hello:1"); r.code == 0 || !strings.Contains(r.stdout, "not supported by nanokube's docker-env") {
 		t.Errorf("docker run: %s", r)
+	}
+
+	// docker builder prune empties BuildKit's cache.
+	if out := must(env + "docker builder prune -af"); !strings.Contains(out, "Total reclaimed space:") {
+		t.Errorf("docker builder prune:\n%s", out)
 	}
 
 	// --unset restores the DOCKER_HOST from before docker-env.
