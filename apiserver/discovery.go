@@ -260,7 +260,7 @@ func (s *Server) implements(sub string) bool {
 
 // implementedSubresources grows as handlers land; discovery never
 // advertises what does not work.
-var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true, "eviction": true}
+var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true, "eviction": true, "approval": true}
 
 func subresourceKind(r *registry.Resource, sub string) (schema.GroupVersionKind, []string) {
 	rw := []string{"get", "patch", "update"}

@@ -187,6 +187,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		err = s.serveToken(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
+	case isComponentStatus(info.res) && (info.verb == "get" || info.verb == "list"):
+		err = s.serveComponentStatus(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):
 		err = s.serveBinding(w, r, info)
 	case info.verb == "get":

@@ -61,6 +61,9 @@ type Config struct {
 	// TokenSigner signs ServiceAccount tokens (serviceaccounts/token); nil:
 	// not served.
 	TokenSigner *satoken.Signer
+	// Components are the parts besides the store that componentstatuses
+	// reports (scheduler, controller-manager).
+	Components []ComponentCheck
 }
 
 // Server is the API server.

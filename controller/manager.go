@@ -5,8 +5,10 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,7 +51,24 @@ type Manager struct {
 	runners   []func(context.Context) error
 	bcast     record.EventBroadcaster
 	recorder  record.EventRecorder
+	running   atomic.Bool
 }
+
+// Healthy reports whether the controllers run and their caches have
+// synced (what componentstatuses shows for the controller manager).
+func (m *Manager) Healthy(context.Context) error {
+	if !m.running.Load() {
+		return errors.New("controllers are not running")
+	}
+	for typ, ok := range m.informers.WaitForCacheSync(closedChan) {
+		if !ok {
+			return fmt.Errorf("cache of %v not synced", typ)
+		}
+	}
+	return nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Informers is the shared informer factory, for parts outside this
 // package (the scheduler) that should share its caches.
@@ -169,6 +188,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
 	defer m.bcast.Shutdown()
 	g, ctx := errgroup.WithContext(ctx)
+	m.running.Store(true)
+	defer m.running.Store(false)
 	for _, run := range m.runners {
 		g.Go(func() error { return run(ctx) })
 	}

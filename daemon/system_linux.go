@@ -121,6 +121,10 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		// kube-apiserver's --api-audiences default to the issuer.
 		VerifyServiceAccountToken: verifyServiceAccountTokens(signer.Verifier()),
 		TokenAudiences:            []string{satoken.Issuer},
+		Components: []apiserver.ComponentCheck{
+			{Name: "controller-manager", Check: func(ctx context.Context) error { return s.ctrl.Healthy(ctx) }},
+			{Name: "scheduler", Check: func(ctx context.Context) error { return s.ctrl.Healthy(ctx) }},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)

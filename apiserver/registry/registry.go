@@ -90,3 +90,19 @@ func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
 func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
 	return r.GroupVersion.WithResource(r.Plural)
 }
+
+// SelectableField reports whether a field selector may name field for this
+// kind: metadata.name, metadata.namespace for namespaced kinds, and what
+// FieldSet returns (its keys do not depend on the object).
+func (r *Resource) SelectableField(field string) bool {
+	switch {
+	case field == "metadata.name":
+		return true
+	case field == "metadata.namespace":
+		return r.Namespaced
+	case r.FieldSet == nil:
+		return false
+	}
+	_, ok := r.FieldSet(r.New())[field]
+	return ok
+}
