@@ -69,6 +69,8 @@ func attachBehaviour(r *Resource) {
 // kinds whose files hold little more than kube-apiserver's printers.
 func kubectlTables(r *Resource) {
 	switch r.GroupVersion.Group + "/" + r.Kind {
+	case "events.k8s.io/Event":
+		eventsV1Behaviour(r)
 	case "networking.k8s.io/Ingress":
 		ingressBehaviour(r)
 	case "networking.k8s.io/IngressClass":

@@ -252,43 +252,5 @@ func eventBehaviour(r *Resource) {
 			"source": e.Source.Component, "type": e.Type,
 		}
 	}
-	r.Table = &Table{
-		Columns: []metav1.TableColumnDefinition{
-			col("Last Seen", "string", corev1.Event{}.SwaggerDoc()["lastTimestamp"]),
-			col("Type", "string", corev1.Event{}.SwaggerDoc()["type"]),
-			col("Reason", "string", corev1.Event{}.SwaggerDoc()["reason"]),
-			col("Object", "string", corev1.Event{}.SwaggerDoc()["involvedObject"]),
-			wide(col("Subobject", "string", corev1.ObjectReference{}.SwaggerDoc()["fieldPath"])),
-			wide(col("Source", "string", corev1.Event{}.SwaggerDoc()["source"])),
-			col("Message", "string", corev1.Event{}.SwaggerDoc()["message"]),
-			wide(col("First Seen", "string", corev1.Event{}.SwaggerDoc()["firstTimestamp"])),
-			wide(col("Count", "string", corev1.Event{}.SwaggerDoc()["count"])),
-			wide(col("Name", "string", metav1.ObjectMeta{}.SwaggerDoc()["name"])),
-		},
-		Row: func(obj runtime.Object) ([]interface{}, error) {
-			e := obj.(*corev1.Event)
-			last := e.LastTimestamp
-			if last.IsZero() {
-				last = metav1.NewTime(e.EventTime.Time)
-			}
-			first := e.FirstTimestamp
-			if first.IsZero() {
-				first = metav1.NewTime(e.EventTime.Time)
-			}
-			src := e.Source.Component
-			if e.Source.Host != "" {
-				src += ", " + e.Source.Host
-			}
-			if src == "" {
-				src = e.ReportingController
-			}
-			count := e.Count
-			if count == 0 && e.Series != nil {
-				count = e.Series.Count
-			}
-			object := strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name
-			return []interface{}{age(last), e.Type, e.Reason, object, e.InvolvedObject.FieldPath, src, strings.TrimSpace(e.Message),
-				age(first), int64(count), e.Name}, nil
-		},
-	}
+	r.Table = eventTable(coreEventCells)
 }

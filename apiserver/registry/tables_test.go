@@ -4,10 +4,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -206,5 +208,32 @@ func TestIngressValidation(t *testing.T) {
 	errs := validateIngress(bad)
 	if len(errs) != 2 || errs[0].Field != "spec.rules[0].http.paths[0].pathType" || errs[1].Field != "spec.rules[0].http.paths[1].path" {
 		t.Errorf("invalid ingress errors = %v", errs)
+	}
+}
+
+func TestEventTablesOfBothGroups(t *testing.T) {
+	now := metav1.NewMicroTime(time.Now())
+	core := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1"}, Type: "Normal", Reason: "Scheduled", Message: "assigned ",
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web"}, EventTime: now, ReportingController: "default-scheduler", ReportingInstance: "n1"}
+	v1 := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e2"}, Type: "Warning", Reason: "BackOff", Note: "back-off",
+		Regarding: corev1.ObjectReference{Kind: "Node"}, EventTime: now, DeprecatedSource: corev1.EventSource{Component: "kubelet", Host: "n1"},
+		Series: &eventsv1.EventSeries{Count: 5, LastObservedTime: now}}
+	for _, c := range []struct {
+		group string
+		obj   runtime.Object
+		want  []interface{}
+	}{
+		{"", core, []interface{}{"Normal", "Scheduled", "pod/web", "", "default-scheduler, n1", "assigned", int64(1), "e1"}},
+		{"events.k8s.io", v1, []interface{}{"Warning", "BackOff", "node", "", "kubelet, n1", "back-off", int64(5), "e2"}},
+	} {
+		r := resourceByKind(t, c.group, "Event")
+		cells, err := r.Table.Row(c.obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []interface{}{cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[8], cells[9]}
+		if !reflect.DeepEqual(got, c.want) || len(cells) != len(r.Table.Columns) {
+			t.Errorf("%q event row = %#v, want %#v", c.group, cells, c.want)
+		}
 	}
 }
