@@ -5,6 +5,8 @@ package controller
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +44,9 @@ type ManagerConfig struct {
 	HPADownscaleStabilization time.Duration
 	// Extra runs beside the controllers.
 	Extra []func(context.Context) error
+	// CACert and CAKey, when set, sign approved CertificateSigningRequests.
+	CACert *x509.Certificate
+	CAKey  crypto.Signer
 }
 
 // Manager runs every controller over one shared informer factory.
@@ -136,6 +141,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	m.runners = append(m.runners, ops...)
 	m.runners = append(m.runners, cfg.Extra...)
+	if cfg.CACert != nil {
+		csr, err := NewCSRSigning(CSRSigningConfig{Client: cfg.Client, Informers: m.informers, CACert: cfg.CACert, CAKey: cfg.CAKey, Log: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("csrsigning controller: %w", err)
+		}
+		m.runners = append(m.runners, csr.Run)
+	}
 	return m, nil
 }
 

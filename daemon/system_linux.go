@@ -153,7 +153,11 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build loopback metrics client: %w", err)
 	}
-	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM,
+	caCert, caKey, err := certs.LoadCA()
+	if err != nil {
+		return nil, err
+	}
+	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM, CACert: caCert, CAKey: caKey,
 		NodeMonitorGracePeriod: cfg.Cluster.ExtraDuration(cluster.NodeMonitorGracePeriod), HPASyncPeriod: cfg.Cluster.ExtraDuration(cluster.HPASyncPeriod),
 		HPADownscaleStabilization: cfg.Cluster.ExtraDuration(cluster.HPADownscaleStabilization)})
 	if err != nil {

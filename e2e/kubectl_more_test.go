@@ -332,8 +332,12 @@ spec:
 	k("scale", "rc", "rc", "--current-replicas=1", "--replicas=2")
 	k("scale", "sts", "st", "--replicas=2")
 	k("scale", "rs", "-l", "app=web", "--replicas=2")
-	k("wait", "--for=jsonpath={.status.readyReplicas}=2", "rc/rc", "sts/st", "--timeout=90s")
-	has("describe sts", k("describe", "sts", "st"), "Replicas:", "2 desired", "Pods Status:", "SuccessfulCreate")
+	k("wait", "--for=jsonpath={.status.readyReplicas}=2", "rc/rc", "--timeout=90s")
+	if got := k("get", "sts", "st", "-o", "jsonpath={.spec.replicas}"); got != "2" {
+		t.Errorf("statefulset replicas after scale = %q", got)
+	}
+	has("describe sts", k("describe", "sts", "st"), "Replicas:", "2 desired", "Pods Status:", "Update Strategy:")
+	has("describe rc", k("describe", "rc", "rc"), "Replicas:", "2 current / 2 desired", "SuccessfulCreate")
 	has("describe ds", k("describe", "ds", "ds"), "Desired Number of Nodes Scheduled: 1", "SuccessfulCreate")
 
 	// deletes: orphan keeps the ReplicaSet, foreground and background take
@@ -354,14 +358,27 @@ spec:
 	k("wait", "--for=delete", "pod/st-0", "pod/st-1", "--timeout=60s")
 	has("delete --all", k("delete", "cm", "--all"), `configmap "cfg" deleted`, `configmap "ma" deleted`)
 
-	// CSR approval through the approval subresource.
-	write("csr.yaml", "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: alice}\nspec:\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 86400\n  usages: [client auth]\n  request: "+testCSR(t)+"\n")
+	// A user's certificate the Kubernetes way: a CSR, approved through the
+	// approval subresource, signed by the cluster CA, then used.
+	csrPEM, keyPEM := testCSR(t)
+	write("csr.yaml", "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: alice}\nspec:\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 86400\n  usages: [client auth]\n  request: "+base64.StdEncoding.EncodeToString(csrPEM)+"\n")
 	k("create", "-f", filepath.Join(dir, "csr.yaml"))
 	if got := header(k("get", "csr")); got != "NAME AGE SIGNERNAME REQUESTOR REQUESTEDDURATION CONDITION" {
 		t.Errorf("get csr header: %q", got)
 	}
-	has("certificate approve", k("certificate", "approve", "alice"), "certificatesigningrequest.certificates.k8s.io/alice approved")
-	has("get csr", k("get", "csr", "alice"), "Approved", "24h")
+	has("get csr", k("get", "csr", "alice"), "Pending", "24h", "kubernetes.io/kube-apiserver-client")
+	l.watchUntil(t, p, []string{"get", "csr", "alice", "-w"}, func() {
+		has("certificate approve", k("certificate", "approve", "alice"), "certificatesigningrequest.certificates.k8s.io/alice approved")
+	}, regexp.MustCompile(`\sApproved,Issued\s*$`), 1)
+	crt, err := base64.StdEncoding.DecodeString(k("get", "csr", "alice", "-o", "jsonpath={.status.certificate}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crtFile, keyFileAlice := write("alice.crt", string(crt)), write("alice.key", string(keyPEM))
+	has("a request as alice", k("get", "--raw", "/api", "--client-certificate="+crtFile, "--client-key="+keyFileAlice), `"APIVersions"`)
+	if r := fails("certificate", "deny", "alice"); !strings.Contains(r.stderr, "already Approved") {
+		t.Errorf("deny of an approved request: %s", r)
+	}
 
 	// Discovery and the informational verbs.
 	wide := k("api-resources", "-o", "wide")
@@ -470,8 +487,8 @@ func writeTestCert(t *testing.T, dir string) (string, string) {
 	return certFile, keyFile
 }
 
-// testCSR is a base64 PEM certificate request for user alice.
-func testCSR(t *testing.T) string {
+// testCSR is a PEM certificate request for user alice and its key.
+func testCSR(t *testing.T) ([]byte, []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -481,5 +498,9 @@ func testCSR(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -19,8 +21,15 @@ func certificateSigningRequestBehaviour(r *Resource) {
 		csr := obj.(*certificatesv1.CertificateSigningRequest)
 		var errs field.ErrorList
 		spec := field.NewPath("spec")
-		if len(csr.Spec.Request) == 0 {
-			errs = append(errs, field.Required(spec.Child("request"), ""))
+		if blk, _ := pem.Decode(csr.Spec.Request); blk == nil || blk.Type != "CERTIFICATE REQUEST" {
+			errs = append(errs, field.Invalid(spec.Child("request"), csr.Spec.Request, "PEM block type must be CERTIFICATE REQUEST"))
+		} else if req, err := x509.ParseCertificateRequest(blk.Bytes); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("request"), csr.Spec.Request, err.Error()))
+		} else if err := req.CheckSignature(); err != nil {
+			errs = append(errs, field.Invalid(spec.Child("request"), csr.Spec.Request, err.Error()))
+		}
+		if len(csr.Spec.Usages) == 0 {
+			errs = append(errs, field.Required(spec.Child("usages"), "usages must be provided"))
 		}
 		if csr.Spec.SignerName == "" {
 			errs = append(errs, field.Required(spec.Child("signerName"), ""))
