@@ -23,10 +23,6 @@ type ComponentCheck struct {
 	Check func(ctx context.Context) error
 }
 
-// componentStatusDeprecation is the warning kube-apiserver sends with
-// every componentstatuses request.
-const componentStatusDeprecation = "v1 ComponentStatus is deprecated in v1.19+"
-
 func isComponentStatus(res *registry.Resource) bool {
 	return res.GroupVersion.Group == "" && res.Plural == "componentstatuses"
 }
@@ -63,7 +59,6 @@ func (s *Server) storeHealth(context.Context) error {
 
 // serveComponentStatus answers get and list of componentstatuses.
 func (s *Server) serveComponentStatus(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
-	addWarning(w, errors.New(componentStatusDeprecation))
 	objs := s.componentStatuses(r.Context())
 	if info.name != "" {
 		for _, o := range objs {

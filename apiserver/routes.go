@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -174,6 +175,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		addWarningText(w, c.DeprecationWarning)
 	}
 	var err error
+	if info.res.Deprecation != "" {
+		addWarning(w, errors.New(info.res.Deprecation))
+	}
 	switch {
 	case isReview(info):
 		err = s.serveReview(w, r, info)

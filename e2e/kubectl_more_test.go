@@ -160,6 +160,9 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	}
 	has("get ingress", k("get", "ingress", "web"), "nanokube", "web.test", "80, 443")
 	has("get svc", k("get", "svc", "se", "sn"), "ExternalName", "db.example.test", "NodePort", "80:3")
+	if r := l.kubectlResult(t, p, "get", "endpoints", "sc"); r.code != 0 || !strings.Contains(r.stderr, "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice") {
+		t.Errorf("get endpoints lacks kube-apiserver's deprecation warning: %s", r)
+	}
 	if got := k("get", "ingress", "web", "-o", "jsonpath={.spec.rules[0].http.paths[0].pathType} {.spec.rules[0].http.paths[0].path}"); got != "Prefix /api" {
 		t.Errorf("ingress path = %q", got)
 	}

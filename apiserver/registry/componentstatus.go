@@ -9,6 +9,7 @@ import (
 // componentStatusBehaviour: the objects are computed by the API server on
 // each read; only the table lives here.
 func componentStatusBehaviour(r *Resource) {
+	r.Deprecation = "v1 ComponentStatus is deprecated in v1.19+"
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
 			nameCol,

@@ -34,6 +34,9 @@ type Resource struct {
 	// HasSpecGeneration: metadata.generation starts at 1 and grows when
 	// anything but metadata and status changes.
 	HasSpecGeneration bool
+	// Deprecation is the warning kube-apiserver sends with every request
+	// for this resource ("v1 Endpoints is deprecated in v1.33+; …").
+	Deprecation string
 	// GracefulDelete: a delete sets deletionTimestamp and a grace period;
 	// the object goes when its owner (the node agent for pods) confirms.
 	GracefulDelete bool

@@ -124,6 +124,10 @@ func TestTableCells(t *testing.T) {
 		{"", "ComponentStatus", &corev1.ComponentStatus{ObjectMeta: metav1.ObjectMeta{Name: "scheduler"},
 			Conditions: []corev1.ComponentCondition{{Type: corev1.ComponentHealthy, Status: corev1.ConditionFalse, Error: "refused"}}},
 			[]interface{}{"scheduler", "Unhealthy", "", "refused"}},
+		{"", "Endpoints", &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "none"}}, []interface{}{"none", ""}},
+		{"", "Endpoints", &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: "10.244.0.2"}, {IP: "10.244.0.3"}}, Ports: []corev1.EndpointPort{{Port: 80}, {Port: 443}}}}},
+			[]interface{}{"web", "10.244.0.2:80,10.244.0.3:80,10.244.0.2:443 + 1 more..."}},
 		{"", "PodTemplate", &corev1.PodTemplate{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "x:1"}, {Name: "b", Image: "y:2"}}}}},
