@@ -377,8 +377,16 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	crtFile, keyFileAlice := write("alice.crt", string(crt)), write("alice.key", string(keyPEM))
-	has("a request as alice", k("get", "--raw", "/api", "--client-certificate="+crtFile, "--client-key="+keyFileAlice), `"APIVersions"`)
+	server := k("config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
+	caData := k("config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")
+	aliceConfig := write("alice.kubeconfig", "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: '"+server+"', certificate-authority-data: "+caData+"}}]\n"+
+		"users: [{name: alice, user: {client-certificate-data: "+base64.StdEncoding.EncodeToString(crt)+", client-key-data: "+base64.StdEncoding.EncodeToString(keyPEM)+"}}]\n"+
+		"contexts: [{name: alice, context: {cluster: c, user: alice}}]\ncurrent-context: alice\n")
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	if r := l.run(ctx, nil, "kubectl", "--kubeconfig="+aliceConfig, "get", "--raw", "/api"); r.code != 0 || !strings.Contains(r.stdout, `"APIVersions"`) {
+		t.Errorf("a request with alice's certificate: %s", r)
+	}
 	if r := fails("certificate", "deny", "alice"); !strings.Contains(r.stderr, "already Approved") {
 		t.Errorf("deny of an approved request: %s", r)
 	}

@@ -109,7 +109,7 @@ func builtinKinds() []kind {
 		{gv: resourcev1.SchemeGroupVersion, kind: "DeviceClass", plural: "deviceclasses", generation: true, obj: &resourcev1.DeviceClass{}, list: &resourcev1.DeviceClassList{}},
 		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceClaim", plural: "resourceclaims", namespaced: true, sub: []string{"status"}, status: true, obj: &resourcev1.ResourceClaim{}, list: &resourcev1.ResourceClaimList{}},
 		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceClaimTemplate", plural: "resourceclaimtemplates", namespaced: true, obj: &resourcev1.ResourceClaimTemplate{}, list: &resourcev1.ResourceClaimTemplateList{}},
-		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceSlice", plural: "resourceslices", obj: &resourcev1.ResourceSlice{}, list: &resourcev1.ResourceSliceList{}},
+		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceSlice", plural: "resourceslices", generation: true, obj: &resourcev1.ResourceSlice{}, list: &resourcev1.ResourceSliceList{}},
 		{gv: schedulingv1.SchemeGroupVersion, kind: "PriorityClass", plural: "priorityclasses", short: []string{"pc"}, obj: &schedulingv1.PriorityClass{}, list: &schedulingv1.PriorityClassList{}},
 		{gv: storage, kind: "CSIDriver", plural: "csidrivers", obj: &storagev1.CSIDriver{}, list: &storagev1.CSIDriverList{}},
 		{gv: storage, kind: "CSINode", plural: "csinodes", obj: &storagev1.CSINode{}, list: &storagev1.CSINodeList{}},

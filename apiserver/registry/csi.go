@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"reflect"
 	"strings"
 
 	storagev1 "k8s.io/api/storage/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func csiDriverBehaviour(r *Resource) {
@@ -123,6 +126,20 @@ func volumeAttachmentBehaviour(r *Resource) {
 }
 
 func volumeAttributesClassBehaviour(r *Resource) {
+	r.Validate = func(obj runtime.Object) field.ErrorList {
+		if obj.(*storagev1.VolumeAttributesClass).DriverName == "" {
+			return field.ErrorList{field.Required(field.NewPath("driverName"), "")}
+		}
+		return nil
+	}
+	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
+		n, o := obj.(*storagev1.VolumeAttributesClass), old.(*storagev1.VolumeAttributesClass)
+		errs := apivalidation.ValidateImmutableField(n.DriverName, o.DriverName, field.NewPath("driverName"))
+		if !reflect.DeepEqual(n.Parameters, o.Parameters) {
+			errs = append(errs, field.Forbidden(field.NewPath("parameters"), "updates to parameters are forbidden."))
+		}
+		return errs
+	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{nameCol, col("DriverName", "string", storagev1.VolumeAttributesClass{}.SwaggerDoc()["driverName"]), ageCol},
 		Row: func(obj runtime.Object) ([]interface{}, error) {
