@@ -258,9 +258,16 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	if got := k("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"); got != "2" {
 		t.Errorf("replicas after a scale patch = %q", got)
 	}
-	k("patch", "pdb", "web-pdb", "--subresource=status", "--type=merge", "-p", `{"status":{"observedGeneration":7}}`)
-	if got := k("get", "pdb", "web-pdb", "-o", "jsonpath={.status.observedGeneration}"); got != "7" {
-		t.Errorf("status patch = %q", got)
+	// Status through its subresource only (no attacher runs here to own it).
+	write("va.yaml", "apiVersion: storage.k8s.io/v1\nkind: VolumeAttachment\nmetadata: {name: va1}\nspec: {attacher: csi.test, nodeName: "+p+", source: {persistentVolumeName: pv1}}\n")
+	k("apply", "-f", filepath.Join(dir, "va.yaml"))
+	k("patch", "volumeattachment", "va1", "--subresource=status", "--type=merge", "-p", `{"status":{"attached":true}}`)
+	k("patch", "volumeattachment", "va1", "--type=merge", "-p", `{"status":{"attached":false}}`)
+	if got := k("get", "volumeattachment", "va1", "-o", "jsonpath={.status.attached}"); got != "true" {
+		t.Errorf("attached after a status patch and a main-resource patch of status = %q, want true", got)
+	}
+	if got := header(k("get", "volumeattachments")); got != "NAME ATTACHER PV NODE ATTACHED AGE" {
+		t.Errorf("get volumeattachments header: %q", got)
 	}
 	editor := write("editor.sh", "#!/bin/sh\nsed -i 's/k: v/k: edited/' \"$1\"\n")
 	os.Chmod(editor, 0o755)
