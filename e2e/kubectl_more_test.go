@@ -221,7 +221,7 @@ func TestIntegrationKubectlMore(t *testing.T) {
 		wants []string
 	}{
 		{[]string{"describe", "node", p}, []string{"Capacity:", "Allocatable:", "System Info:", "Conditions:", "Addresses:", "InternalIP:",
-			"Non-terminated Pods:", "web-", "Allocated resources:", "Events:", "Starting kubelet.", "NodeReady"}},
+			"Non-terminated Pods:", "web-", "Allocated resources:", "Events:", "Starting kubelet.", "NodeReady", "Registered Node " + p + " in Controller"}},
 		{[]string{"describe", "pod", "-l", "app=web"}, []string{"Node:", "Containers:", "Conditions:", "QoS Class:", "Events:", "Started container"}},
 		{[]string{"describe", "deploy", "web"}, []string{"Replicas:", "RollingUpdateStrategy:", "NewReplicaSet:", "ScalingReplicaSet"}},
 		{[]string{"describe", "rs", "-l", "app=web"}, []string{"Controlled By:  Deployment/web", "Pods Status:", "SuccessfulCreate"}},
