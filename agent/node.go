@@ -43,6 +43,9 @@ func (a *Agent) nodeObject() *corev1.Node {
 		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(diskTotal(a.cfg.RootDir), resource.BinarySI),
 	}
+	for name, q := range hugePages() {
+		capacity[name] = q
+	}
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
 	}
@@ -191,6 +194,27 @@ func diskTotal(dir string) int64 {
 		}
 		dir = parent
 	}
+}
+
+// hugePages are the huge page sizes the kernel offers, each with the
+// bytes reserved in it, as kubelet reports them (hugepages-2Mi: 0).
+func hugePages() corev1.ResourceList {
+	out := corev1.ResourceList{}
+	dirs, _ := os.ReadDir("/sys/kernel/mm/hugepages")
+	for _, d := range dirs {
+		kb, ok := strings.CutPrefix(d.Name(), "hugepages-")
+		if !ok {
+			continue
+		}
+		var size, n int64
+		if _, err := fmt.Sscanf(kb, "%dkB", &size); err != nil {
+			continue
+		}
+		fmt.Sscan(readTrim(filepath.Join("/sys/kernel/mm/hugepages", d.Name(), "nr_hugepages")), &n)
+		name := corev1.ResourceName(corev1.ResourceHugePagesPrefix + resource.NewQuantity(size*1024, resource.BinarySI).String())
+		out[name] = *resource.NewQuantity(n*size*1024, resource.BinarySI)
+	}
+	return out
 }
 
 // nodeStartedEvents are the events kubelet posts about its node when it
