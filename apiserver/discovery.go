@@ -238,15 +238,15 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bo
 func (s *Server) servedSubresources(r *registry.Resource) []string {
 	var out []string
 	for _, sub := range r.Subresources {
-		if s.implements(sub) {
+		if s.implements(r, sub) {
 			out = append(out, sub)
 		}
 	}
 	return out
 }
 
-// implements reports whether a subresource is served.
-func (s *Server) implements(sub string) bool {
+// implements reports whether a subresource of r is served.
+func (s *Server) implements(r *registry.Resource, sub string) bool {
 	switch sub {
 	case "log":
 		return s.cfg.PodLogs != nil
@@ -254,6 +254,10 @@ func (s *Server) implements(sub string) bool {
 		return s.cfg.PodStreams != nil
 	case "token":
 		return s.cfg.TokenSigner != nil
+	case "proxy":
+		// Pods and services are reached through the pods' port-forward;
+		// nodes/proxy (kubelet's own API) is not served.
+		return s.cfg.PodStreams != nil && r.GroupVersion.Group == "" && (r.Plural == "pods" || r.Plural == "services")
 	}
 	return implementedSubresources[sub]
 }

@@ -70,6 +70,8 @@ func TestIntegrationKubectlMore(t *testing.T) {
 
 	// The workload first, so its pods start while the rest runs.
 	k("create", "deployment", "web", "--image="+busyboxRef, "--replicas=2", "--", "sleep", "3600")
+	k("create", "deployment", "www", "--image="+busyboxRef, "--port=8080", "--", "httpd", "-f", "-p", "8080", "-h", "/www")
+	k("expose", "deployment", "www", "--port=80", "--target-port=8080")
 
 	// apply: a directory, several files, stdin, kustomize, then prune.
 	cm := func(name string) string {
@@ -171,6 +173,22 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	k("wait", "--for=condition=Available", "deploy/web", "--timeout=90s")
 	k("wait", "--for=jsonpath={.status.readyReplicas}=2", "deploy/web", "--timeout=30s")
 	k("wait", "--for=condition=complete", "job/once", "job/manual", "--timeout=90s")
+	k("wait", "--for=condition=Available", "deploy/www", "--timeout=90s")
+	// The API server's proxy to a service and to a pod, as kubectl proxy
+	// and cluster-info's links use it.
+	if got := k("get", "--raw", "/api/v1/namespaces/default/services/www:80/proxy/"); got != "hello from nanokube\n" {
+		t.Errorf("services/www:80/proxy/ = %q", got)
+	}
+	wwwPod := strings.TrimPrefix(strings.TrimSpace(k("get", "pods", "-l", "app=www", "-o", "name")), "pod/")
+	if got := k("get", "--raw", "/api/v1/namespaces/default/pods/"+wwwPod+":8080/proxy/index.html"); got != "hello from nanokube\n" {
+		t.Errorf("pods/%s:8080/proxy/index.html = %q", wwwPod, got)
+	}
+	if r := fails("get", "--raw", "/api/v1/namespaces/default/services/sc/proxy/"); !strings.Contains(r.stderr, "ServiceUnavailable") && !strings.Contains(r.stderr, "no endpoints available") {
+		t.Errorf("proxy to a service without endpoints: %s", r)
+	}
+	k("delete", "deploy", "www")
+	k("delete", "svc", "www")
+	k("wait", "--for=delete", "pod/"+wwwPod, "--timeout=60s")
 	running := k("get", "pods", "--field-selector=status.phase=Running", "-o", "name")
 	if n := len(strings.Fields(running)); n != 2 {
 		t.Errorf("pods with status.phase=Running: %q", running)
@@ -236,6 +254,17 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	} {
 		out := k(c.args...)
 		has("kubectl "+strings.Join(c.args, " "), out, c.wants...)
+	}
+
+	dump := filepath.Join(dir, "dump")
+	k("cluster-info", "dump", "--output-directory="+dump)
+	for _, f := range []string{"nodes.json", "default/pods.json", "default/events.json", "kube-system/services.json"} {
+		if _, err := os.Stat(filepath.Join(dump, f)); err != nil {
+			t.Errorf("cluster-info dump: %v", err)
+		}
+	}
+	if logs, _ := filepath.Glob(filepath.Join(dump, "default", "web-*", "logs.txt")); len(logs) != 2 {
+		t.Errorf("cluster-info dump has logs of %d web pods, want 2", len(logs))
 	}
 
 	// label, annotate, patch (status and scale subresources), edit, replace.
