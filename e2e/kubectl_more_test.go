@@ -263,8 +263,8 @@ func TestIntegrationKubectlMore(t *testing.T) {
 			t.Errorf("cluster-info dump: %v", err)
 		}
 	}
-	if logs, _ := filepath.Glob(filepath.Join(dump, "default", "web-*", "logs.txt")); len(logs) != 2 {
-		t.Errorf("cluster-info dump has logs of %d web pods, want 2", len(logs))
+	if logs, _ := filepath.Glob(filepath.Join(dump, "default", "web-*", "logs.txt")); len(logs) != 3 {
+		t.Errorf("cluster-info dump has logs of %d web pods, want 3", len(logs))
 	}
 
 	// label, annotate, patch (status and scale subresources), edit, replace.
