@@ -79,6 +79,9 @@ func TestPodAndServiceProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default"}, Spec: corev1.PodSpec{NodeName: "n1",
 		Containers: []corev1.Container{{Name: "web", Image: "x", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}
 	pod, err = cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
