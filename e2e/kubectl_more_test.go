@@ -439,6 +439,16 @@ spec:
 	has("api-versions", k("api-versions"), "apps/v1\n", "networking.k8s.io/v1\n", "resource.k8s.io/v1\n", "v1\n")
 	has("explain", k("explain", "deployment.spec.strategy.rollingUpdate"), "maxSurge", "maxUnavailable")
 	has("explain --recursive", k("explain", "pod.spec.containers", "--recursive"), "livenessProbe", "httpGet", "timeoutSeconds")
+	if got := k("auth", "can-i", "create", "pods"); strings.TrimSpace(got) != "yes" {
+		t.Errorf("auth can-i create pods = %q", got)
+	}
+	if got := k("auth", "can-i", "*", "*", "--all-namespaces"); strings.TrimSpace(got) != "yes" {
+		t.Errorf("auth can-i '*' '*' --all-namespaces = %q", got)
+	}
+	has("auth can-i --list", k("auth", "can-i", "--list"), "*.*", "[*]")
+	if got := header(k("get", "events.events.k8s.io")); got != "LAST SEEN TYPE REASON OBJECT MESSAGE" {
+		t.Errorf("get events.events.k8s.io header: %q", got)
+	}
 	has("cluster-info", k("cluster-info"), "Kubernetes control plane is running at https://", "CoreDNS is running at")
 	has("version", k("version"), "Server Version: v1.37")
 	has("config view --minify", k("config", "view", "--minify"), "current-context: "+p, "name: "+p)
