@@ -119,6 +119,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.cfg.Client.CoreV1().Events("")})
 	defer a.bcast.Shutdown()
+	a.nodeStartedEvents()
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	a.factory.Start(workCtx.Done())

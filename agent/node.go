@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nanokube/nanokube/version"
 )
@@ -41,6 +43,9 @@ func (a *Agent) nodeObject() *corev1.Node {
 		corev1.ResourcePods:             *resource.NewQuantity(110, resource.DecimalSI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(diskTotal(a.cfg.RootDir), resource.BinarySI),
 	}
+	for name, q := range hugePages() {
+		capacity[name] = q
+	}
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
 	}
@@ -60,7 +65,7 @@ func (a *Agent) nodeObject() *corev1.Node {
 			},
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.NodeIP.String()}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}},
 			NodeInfo: corev1.NodeSystemInfo{
-				MachineID: readTrim("/etc/machine-id"), BootID: readTrim("/proc/sys/kernel/random/boot_id"),
+				MachineID: readTrim("/etc/machine-id"), SystemUUID: strings.ToLower(readTrim("/sys/class/dmi/id/product_uuid")), BootID: readTrim("/proc/sys/kernel/random/boot_id"),
 				KernelVersion: unix.ByteSliceToString(uts.Release[:]), OSImage: osImage(),
 				ContainerRuntimeVersion: a.cfg.RuntimeVersion, KubeletVersion: version.Kubernetes(),
 				OperatingSystem: "linux", Architecture: goruntime.GOARCH,
@@ -174,12 +179,54 @@ func memTotal() int64 {
 	return 0
 }
 
+// diskTotal is the size of the filesystem that holds dir (or its nearest
+// existing parent: the node's directory may not exist yet).
 func diskTotal(dir string) int64 {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0
+	for {
+		err := unix.Statfs(dir, &st)
+		if err == nil {
+			return int64(st.Blocks) * st.Bsize
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return 0
+		}
+		dir = parent
 	}
-	return int64(st.Blocks) * st.Bsize
+}
+
+// hugePages are the huge page sizes the kernel offers, each with the
+// bytes reserved in it, as kubelet reports them (hugepages-2Mi: 0).
+func hugePages() corev1.ResourceList {
+	out := corev1.ResourceList{}
+	dirs, _ := os.ReadDir("/sys/kernel/mm/hugepages")
+	for _, d := range dirs {
+		kb, ok := strings.CutPrefix(d.Name(), "hugepages-")
+		if !ok {
+			continue
+		}
+		var size, n int64
+		if _, err := fmt.Sscanf(kb, "%dkB", &size); err != nil {
+			continue
+		}
+		fmt.Sscan(readTrim(filepath.Join("/sys/kernel/mm/hugepages", d.Name(), "nr_hugepages")), &n)
+		name := corev1.ResourceName(corev1.ResourceHugePagesPrefix + resource.NewQuantity(size*1024, resource.BinarySI).String())
+		out[name] = *resource.NewQuantity(n*size*1024, resource.BinarySI)
+	}
+	return out
+}
+
+// nodeStartedEvents are the events kubelet posts about its node when it
+// starts; like kubelet, they name the node by name as its UID.
+func (a *Agent) nodeStartedEvents() {
+	ref := &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+	a.recorder.Event(ref, corev1.EventTypeNormal, "Starting", "Starting kubelet.")
+	for _, reason := range []string{"NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"} {
+		a.recorder.Eventf(ref, corev1.EventTypeNormal, reason, "Node %s status is now: %s", a.cfg.NodeName, reason)
+	}
+	a.recorder.Event(ref, corev1.EventTypeNormal, "NodeAllocatableEnforced", "Updated Node Allocatable limit across pods")
+	a.recorder.Eventf(ref, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", a.cfg.NodeName)
 }
 
 func readTrim(path string) string {

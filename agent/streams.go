@@ -104,6 +104,10 @@ func (a *Agent) PortForward(ctx context.Context, pod *corev1.Pod, port int32, st
 		}
 	}
 	defer conn.Close()
+	// The caller's end (a finished proxy request, a closed port-forward)
+	// ends the connection even when the pod's side stays open.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"fmt"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"net/http"
 	"strconv"
@@ -143,6 +144,13 @@ func (s *Server) createObject(r *http.Request, res *registry.Resource, ns string
 		}
 	} else {
 		m.SetNamespace("")
+	}
+	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
+		// The requestor is whoever creates the request, never the body.
+		csr.Spec.Username, csr.Spec.Groups, csr.Spec.UID, csr.Spec.Extra = "", nil, "", nil
+		if u := userFrom(r.Context()); u != nil {
+			csr.Spec.Username, csr.Spec.Groups = u.Name, u.Groups
+		}
 	}
 	gr := res.GroupVersionResource().GroupResource()
 	if res.Custom != nil && res.Custom.Terminating {
@@ -331,6 +339,11 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 	case "finalize":
 		next = old.DeepCopyObject()
 		copySpec(next, obj)
+	case "approval":
+		next = old.DeepCopyObject()
+		if errs := registry.UpdateCSRApproval(next.(*certificatesv1.CertificateSigningRequest), obj.(*certificatesv1.CertificateSigningRequest)); len(errs) > 0 {
+			return nil, 0, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), info.name, errs)
+		}
 	case "ephemeralcontainers":
 		next = old.DeepCopyObject()
 		if errs := registry.UpdateEphemeralContainers(next.(*corev1.Pod), obj.(*corev1.Pod), old.(*corev1.Pod)); len(errs) > 0 {

@@ -238,15 +238,15 @@ func (s *Server) writeAggregated(w http.ResponseWriter, r *http.Request, core bo
 func (s *Server) servedSubresources(r *registry.Resource) []string {
 	var out []string
 	for _, sub := range r.Subresources {
-		if s.implements(sub) {
+		if s.implements(r, sub) {
 			out = append(out, sub)
 		}
 	}
 	return out
 }
 
-// implements reports whether a subresource is served.
-func (s *Server) implements(sub string) bool {
+// implements reports whether a subresource of r is served.
+func (s *Server) implements(r *registry.Resource, sub string) bool {
 	switch sub {
 	case "log":
 		return s.cfg.PodLogs != nil
@@ -254,13 +254,17 @@ func (s *Server) implements(sub string) bool {
 		return s.cfg.PodStreams != nil
 	case "token":
 		return s.cfg.TokenSigner != nil
+	case "proxy":
+		// Pods and services are reached through the pods' port-forward;
+		// nodes/proxy (kubelet's own API) is not served.
+		return s.cfg.PodStreams != nil && r.GroupVersion.Group == "" && (r.Plural == "pods" || r.Plural == "services")
 	}
 	return implementedSubresources[sub]
 }
 
 // implementedSubresources grows as handlers land; discovery never
 // advertises what does not work.
-var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true, "eviction": true}
+var implementedSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true, "ephemeralcontainers": true, "eviction": true, "approval": true}
 
 func subresourceKind(r *registry.Resource, sub string) (schema.GroupVersionKind, []string) {
 	rw := []string{"get", "patch", "update"}

@@ -49,7 +49,7 @@ func decodeContinue(s string) (continueToken, error) {
 // listObjects returns the matching objects, at most limit (0 = all), the
 // list revision and the continue token for the next page.
 func (s *Server) listObjects(res *registry.Resource, ns string, opts *metav1.ListOptions) ([]runtime.Object, int64, string, error) {
-	sel, err := parseSelector(opts)
+	sel, err := parseSelector(res, opts)
 	if err != nil {
 		return nil, 0, "", err
 	}

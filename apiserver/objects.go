@@ -102,7 +102,7 @@ type selector struct {
 	fields fields.Selector
 }
 
-func parseSelector(opts *metav1.ListOptions) (selector, error) {
+func parseSelector(res *registry.Resource, opts *metav1.ListOptions) (selector, error) {
 	sel := selector{labels: labels.Everything(), fields: fields.Everything()}
 	var err error
 	if opts.LabelSelector != "" {
@@ -113,6 +113,12 @@ func parseSelector(opts *metav1.ListOptions) (selector, error) {
 	if opts.FieldSelector != "" {
 		if sel.fields, err = fields.ParseSelector(opts.FieldSelector); err != nil {
 			return sel, badRequest("invalid field selector: %v", err)
+		}
+		// kube-apiserver refuses fields the kind cannot select on.
+		for _, req := range sel.fields.Requirements() {
+			if !res.SelectableField(req.Field) {
+				return sel, badRequest("field label not supported: %s", req.Field)
+			}
 		}
 	}
 	return sel, nil

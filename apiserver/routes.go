@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ type requestInfo struct {
 	namespace   string
 	name        string
 	subresource string
+	proxyPath   string // what follows .../proxy, for the proxy subresource
 }
 
 func (s *Server) routes() http.Handler {
@@ -102,6 +104,15 @@ func (s *Server) parseResourcePath(r *http.Request, gv schema.GroupVersion, part
 	if len(parts) >= 3 && parts[0] == "namespaces" && parts[2] != "finalize" && parts[2] != "status" {
 		info.namespace, parts = parts[1], parts[2:]
 	}
+	if len(parts) > 3 && parts[2] == "proxy" {
+		info.proxyPath = "/" + strings.Join(parts[3:], "/")
+		if strings.HasSuffix(r.URL.Path, "/") && info.proxyPath != "/" {
+			info.proxyPath += "/"
+		}
+		parts = parts[:3]
+	} else if len(parts) == 3 && parts[2] == "proxy" && strings.HasSuffix(r.URL.Path, "/") {
+		info.proxyPath = "/"
+	}
 	if len(parts) == 0 || len(parts) > 3 {
 		return nil, notFoundPath(r)
 	}
@@ -115,7 +126,7 @@ func (s *Server) parseResourcePath(r *http.Request, gv schema.GroupVersion, part
 	}
 	if len(parts) > 2 {
 		info.subresource = parts[2]
-		if !s.implements(info.subresource) || !contains(res.Subresources, info.subresource) {
+		if !s.implements(res, info.subresource) || !contains(res.Subresources, info.subresource) {
 			return nil, notFoundPath(r)
 		}
 	}
@@ -147,6 +158,11 @@ func (s *Server) parseResourcePath(r *http.Request, gv schema.GroupVersion, part
 		if info.name == "" {
 			info.verb = "deletecollection"
 		}
+	case http.MethodOptions:
+		if info.subresource != "proxy" {
+			return nil, apierrors.NewMethodNotSupported(res.GroupVersionResource().GroupResource(), r.Method)
+		}
+		info.verb = "get"
 	default:
 		return nil, apierrors.NewMethodNotSupported(res.GroupVersionResource().GroupResource(), r.Method)
 	}
@@ -174,6 +190,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		addWarningText(w, c.DeprecationWarning)
 	}
 	var err error
+	if info.res.Deprecation != "" {
+		addWarning(w, errors.New(info.res.Deprecation))
+	}
 	switch {
 	case isReview(info):
 		err = s.serveReview(w, r, info)
@@ -187,6 +206,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		err = s.serveToken(w, r, info)
 	case info.subresource == "scale":
 		err = s.serveScale(w, r, info)
+	case info.subresource == "proxy":
+		err = s.serveProxy(w, r, info)
+	case isComponentStatus(info.res) && (info.verb == "get" || info.verb == "list"):
+		err = s.serveComponentStatus(w, r, info)
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):
 		err = s.serveBinding(w, r, info)
 	case info.verb == "get":

@@ -61,6 +61,9 @@ type Config struct {
 	// TokenSigner signs ServiceAccount tokens (serviceaccounts/token); nil:
 	// not served.
 	TokenSigner *satoken.Signer
+	// Components are the parts besides the store that componentstatuses
+	// reports (scheduler, controller-manager).
+	Components []ComponentCheck
 }
 
 // Server is the API server.
@@ -174,6 +177,9 @@ func (s *Server) LoopbackConfig() *rest.Config {
 		QPS:           -1,
 		UserAgent:     "nanokube-loopback",
 		ContentConfig: rest.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf"},
+		// The in-process parts use what kube-apiserver warns about (v1
+		// Endpoints) on purpose; the warnings would only fill the log.
+		WarningHandler: rest.NoWarnings{},
 	}
 }
 

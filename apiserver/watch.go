@@ -71,7 +71,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	if err != nil {
 		return err
 	}
-	sel, err := parseSelector(opts)
+	sel, err := parseSelector(res, opts)
 	if err != nil {
 		return err
 	}

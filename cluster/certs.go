@@ -151,6 +151,9 @@ func (c *Certs) ensureCA() (*x509.Certificate, crypto.Signer, error) {
 	return cert, key, err
 }
 
+// LoadCA reads the cluster CA and its key (the CSR signer signs with them).
+func (c *Certs) LoadCA() (*x509.Certificate, crypto.Signer, error) { return c.loadCA() }
+
 func (c *Certs) loadCA() (*x509.Certificate, crypto.Signer, error) {
 	cert, err := readCert(c.CACert)
 	if err != nil {

@@ -5,8 +5,12 @@ package controller
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -40,6 +44,9 @@ type ManagerConfig struct {
 	HPADownscaleStabilization time.Duration
 	// Extra runs beside the controllers.
 	Extra []func(context.Context) error
+	// CACert and CAKey, when set, sign approved CertificateSigningRequests.
+	CACert *x509.Certificate
+	CAKey  crypto.Signer
 }
 
 // Manager runs every controller over one shared informer factory.
@@ -49,7 +56,24 @@ type Manager struct {
 	runners   []func(context.Context) error
 	bcast     record.EventBroadcaster
 	recorder  record.EventRecorder
+	running   atomic.Bool
 }
+
+// Healthy reports whether the controllers run and their caches have
+// synced (what componentstatuses shows for the controller manager).
+func (m *Manager) Healthy(context.Context) error {
+	if !m.running.Load() {
+		return errors.New("controllers are not running")
+	}
+	for typ, ok := range m.informers.WaitForCacheSync(closedChan) {
+		if !ok {
+			return fmt.Errorf("cache of %v not synced", typ)
+		}
+	}
+	return nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Informers is the shared informer factory, for parts outside this
 // package (the scheduler) that should share its caches.
@@ -117,6 +141,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	m.runners = append(m.runners, ops...)
 	m.runners = append(m.runners, cfg.Extra...)
+	if cfg.CACert != nil {
+		csr, err := NewCSRSigning(CSRSigningConfig{Client: cfg.Client, Informers: m.informers, CACert: cfg.CACert, CAKey: cfg.CAKey, Log: cfg.Log})
+		if err != nil {
+			return nil, fmt.Errorf("csrsigning controller: %w", err)
+		}
+		m.runners = append(m.runners, csr.Run)
+	}
 	return m, nil
 }
 
@@ -169,6 +200,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
 	defer m.bcast.Shutdown()
 	g, ctx := errgroup.WithContext(ctx)
+	m.running.Store(true)
+	defer m.running.Store(false)
 	for _, run := range m.runners {
 		g.Go(func() error { return run(ctx) })
 	}

@@ -75,6 +75,16 @@ func NewNodeLifecycle(cfg NodeLifecycleConfig) (*NodeLifecycle, error) {
 	if _, err := nodeInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
 	}
+	// Like kube-controller-manager, every node it starts to watch gets a
+	// RegisteredNode event (again after each restart).
+	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		if n, ok := obj.(*corev1.Node); ok {
+			cfg.Recorder.Eventf(&corev1.ObjectReference{Kind: "Node", Name: n.Name, UID: n.UID}, corev1.EventTypeNormal, "RegisteredNode",
+				"Node %s event: Registered Node %s in Controller", n.Name, n.Name)
+		}
+	}}); err != nil {
+		return nil, err
+	}
 	onLease := func(obj any) {
 		if l, ok := obj.(*coordinationv1.Lease); ok && l.Namespace == corev1.NamespaceNodeLease {
 			c.w.queue.Add(l.Name)

@@ -125,6 +125,10 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		// kube-apiserver's --api-audiences default to the issuer.
 		VerifyServiceAccountToken: verifyServiceAccountTokens(signer.Verifier()),
 		TokenAudiences:            []string{satoken.Issuer},
+		Components: []apiserver.ComponentCheck{
+			{Name: "controller-manager", Check: func(ctx context.Context) error { return s.ctrl.Healthy(ctx) }},
+			{Name: "scheduler", Check: func(ctx context.Context) error { return s.ctrl.Healthy(ctx) }},
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)
@@ -153,7 +157,11 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build loopback metrics client: %w", err)
 	}
-	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM,
+	caCert, caKey, err := certs.LoadCA()
+	if err != nil {
+		return nil, err
+	}
+	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM, CACert: caCert, CAKey: caKey,
 		NodeMonitorGracePeriod: cfg.Cluster.ExtraDuration(cluster.NodeMonitorGracePeriod), HPASyncPeriod: cfg.Cluster.ExtraDuration(cluster.HPASyncPeriod),
 		HPADownscaleStabilization: cfg.Cluster.ExtraDuration(cluster.HPADownscaleStabilization)})
 	if err != nil {

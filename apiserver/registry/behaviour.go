@@ -25,7 +25,9 @@ func attachBehaviour(r *Resource) {
 	case "/ReplicationController":
 		replicationControllerBehaviour(r)
 	case "/PodTemplate":
-		r.Default = defaultPodTemplateObject
+		podTemplateBehaviour(r)
+	case "/ComponentStatus":
+		componentStatusBehaviour(r)
 	case "apps/Deployment":
 		deploymentBehaviour(r)
 	case "apps/ReplicaSet":
@@ -58,5 +60,44 @@ func attachBehaviour(r *Resource) {
 		podDisruptionBudgetBehaviour(r)
 	case "/ResourceQuota":
 		resourceQuotaTable(r)
+	default:
+		kubectlTables(r)
+	}
+}
+
+// kubectlTables attaches the tables (and the little behaviour) of the
+// kinds whose files hold little more than kube-apiserver's printers.
+func kubectlTables(r *Resource) {
+	switch r.GroupVersion.Group + "/" + r.Kind {
+	case "events.k8s.io/Event":
+		eventsV1Behaviour(r)
+	case "networking.k8s.io/Ingress":
+		ingressBehaviour(r)
+	case "networking.k8s.io/IngressClass":
+		ingressClassBehaviour(r)
+	case "coordination.k8s.io/Lease":
+		leaseBehaviour(r)
+	case "discovery.k8s.io/EndpointSlice":
+		endpointSliceBehaviour(r)
+	case "certificates.k8s.io/CertificateSigningRequest":
+		certificateSigningRequestBehaviour(r)
+	case "storage.k8s.io/CSIDriver":
+		csiDriverBehaviour(r)
+	case "storage.k8s.io/CSINode":
+		csiNodeBehaviour(r)
+	case "storage.k8s.io/CSIStorageCapacity":
+		csiStorageCapacityBehaviour(r)
+	case "storage.k8s.io/VolumeAttachment":
+		volumeAttachmentBehaviour(r)
+	case "storage.k8s.io/VolumeAttributesClass":
+		volumeAttributesClassBehaviour(r)
+	case "admissionregistration.k8s.io/MutatingWebhookConfiguration", "admissionregistration.k8s.io/ValidatingWebhookConfiguration":
+		webhookConfigurationBehaviour(r)
+	case "resource.k8s.io/ResourceClaim":
+		resourceClaimBehaviour(r)
+	case "resource.k8s.io/ResourceSlice":
+		resourceSliceBehaviour(r)
+	case "resource.k8s.io/DeviceClass", "resource.k8s.io/ResourceClaimTemplate":
+		nameAgeTable(r)
 	}
 }

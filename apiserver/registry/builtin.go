@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -105,11 +106,16 @@ func builtinKinds() []kind {
 		{gv: rbac, kind: "ClusterRole", plural: "clusterroles", obj: &rbacv1.ClusterRole{}, list: &rbacv1.ClusterRoleList{}},
 		{gv: rbac, kind: "RoleBinding", plural: "rolebindings", namespaced: true, obj: &rbacv1.RoleBinding{}, list: &rbacv1.RoleBindingList{}},
 		{gv: rbac, kind: "Role", plural: "roles", namespaced: true, obj: &rbacv1.Role{}, list: &rbacv1.RoleList{}},
+		{gv: resourcev1.SchemeGroupVersion, kind: "DeviceClass", plural: "deviceclasses", generation: true, obj: &resourcev1.DeviceClass{}, list: &resourcev1.DeviceClassList{}},
+		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceClaim", plural: "resourceclaims", namespaced: true, sub: []string{"status"}, status: true, obj: &resourcev1.ResourceClaim{}, list: &resourcev1.ResourceClaimList{}},
+		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceClaimTemplate", plural: "resourceclaimtemplates", namespaced: true, obj: &resourcev1.ResourceClaimTemplate{}, list: &resourcev1.ResourceClaimTemplateList{}},
+		{gv: resourcev1.SchemeGroupVersion, kind: "ResourceSlice", plural: "resourceslices", generation: true, obj: &resourcev1.ResourceSlice{}, list: &resourcev1.ResourceSliceList{}},
 		{gv: schedulingv1.SchemeGroupVersion, kind: "PriorityClass", plural: "priorityclasses", short: []string{"pc"}, obj: &schedulingv1.PriorityClass{}, list: &schedulingv1.PriorityClassList{}},
 		{gv: storage, kind: "CSIDriver", plural: "csidrivers", obj: &storagev1.CSIDriver{}, list: &storagev1.CSIDriverList{}},
 		{gv: storage, kind: "CSINode", plural: "csinodes", obj: &storagev1.CSINode{}, list: &storagev1.CSINodeList{}},
 		{gv: storage, kind: "CSIStorageCapacity", plural: "csistoragecapacities", namespaced: true, obj: &storagev1.CSIStorageCapacity{}, list: &storagev1.CSIStorageCapacityList{}},
 		{gv: storage, kind: "StorageClass", plural: "storageclasses", short: []string{"sc"}, obj: &storagev1.StorageClass{}, list: &storagev1.StorageClassList{}},
+		{gv: storage, kind: "VolumeAttributesClass", plural: "volumeattributesclasses", short: []string{"vac"}, obj: &storagev1.VolumeAttributesClass{}, list: &storagev1.VolumeAttributesClassList{}},
 		{gv: storage, kind: "VolumeAttachment", plural: "volumeattachments", sub: []string{"status"}, status: true, obj: &storagev1.VolumeAttachment{}, list: &storagev1.VolumeAttachmentList{}},
 	}
 }

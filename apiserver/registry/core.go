@@ -2,7 +2,9 @@ package registry
 
 import (
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -210,24 +212,29 @@ func serviceAccountBehaviour(r *Resource) {
 }
 
 func endpointsBehaviour(r *Resource) {
+	r.Deprecation = "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{nameCol, col("Endpoints", "string", corev1.Endpoints{}.SwaggerDoc()["subsets"]), ageCol},
 		Row: func(obj runtime.Object) ([]interface{}, error) {
 			ep := obj.(*corev1.Endpoints)
+			// upstream's formatEndpoints: port by port, then address.
 			var list []string
 			total := 0
 			for _, s := range ep.Subsets {
-				for _, a := range s.Addresses {
-					for _, p := range s.Ports {
-						total++
-						if len(list) < 3 {
-							list = append(list, fmt.Sprintf("%s:%d", a.IP, p.Port))
-						}
-					}
-					if len(s.Ports) == 0 {
+				if len(s.Ports) == 0 {
+					for _, a := range s.Addresses {
 						total++
 						if len(list) < 3 {
 							list = append(list, a.IP)
+						}
+					}
+					continue
+				}
+				for _, p := range s.Ports {
+					for _, a := range s.Addresses {
+						total++
+						if len(list) < 3 {
+							list = append(list, net.JoinHostPort(a.IP, strconv.Itoa(int(p.Port))))
 						}
 					}
 				}
@@ -236,7 +243,8 @@ func endpointsBehaviour(r *Resource) {
 			if total > len(list) {
 				cell += fmt.Sprintf(" + %d more...", total-len(list))
 			}
-			return []interface{}{ep.Name, orNone(cell), age(ep.CreationTimestamp)}, nil
+			// Since 1.33 an Endpoints without addresses shows an empty cell.
+			return []interface{}{ep.Name, cell, age(ep.CreationTimestamp)}, nil
 		},
 	}
 }
@@ -252,43 +260,5 @@ func eventBehaviour(r *Resource) {
 			"source": e.Source.Component, "type": e.Type,
 		}
 	}
-	r.Table = &Table{
-		Columns: []metav1.TableColumnDefinition{
-			col("Last Seen", "string", corev1.Event{}.SwaggerDoc()["lastTimestamp"]),
-			col("Type", "string", corev1.Event{}.SwaggerDoc()["type"]),
-			col("Reason", "string", corev1.Event{}.SwaggerDoc()["reason"]),
-			col("Object", "string", corev1.Event{}.SwaggerDoc()["involvedObject"]),
-			wide(col("Subobject", "string", corev1.ObjectReference{}.SwaggerDoc()["fieldPath"])),
-			wide(col("Source", "string", corev1.Event{}.SwaggerDoc()["source"])),
-			col("Message", "string", corev1.Event{}.SwaggerDoc()["message"]),
-			wide(col("First Seen", "string", corev1.Event{}.SwaggerDoc()["firstTimestamp"])),
-			wide(col("Count", "string", corev1.Event{}.SwaggerDoc()["count"])),
-			wide(col("Name", "string", metav1.ObjectMeta{}.SwaggerDoc()["name"])),
-		},
-		Row: func(obj runtime.Object) ([]interface{}, error) {
-			e := obj.(*corev1.Event)
-			last := e.LastTimestamp
-			if last.IsZero() {
-				last = metav1.NewTime(e.EventTime.Time)
-			}
-			first := e.FirstTimestamp
-			if first.IsZero() {
-				first = metav1.NewTime(e.EventTime.Time)
-			}
-			src := e.Source.Component
-			if e.Source.Host != "" {
-				src += ", " + e.Source.Host
-			}
-			if src == "" {
-				src = e.ReportingController
-			}
-			count := e.Count
-			if count == 0 && e.Series != nil {
-				count = e.Series.Count
-			}
-			object := strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name
-			return []interface{}{age(last), e.Type, e.Reason, object, e.InvolvedObject.FieldPath, src, strings.TrimSpace(e.Message),
-				age(first), int64(count), e.Name}, nil
-		},
-	}
+	r.Table = eventTable(coreEventCells)
 }

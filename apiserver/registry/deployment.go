@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/fields"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -97,6 +98,9 @@ func replicaSetBehaviour(r *Resource) {
 	}
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
 		return immutableSelector(obj.(*appsv1.ReplicaSet).Spec.Selector, old.(*appsv1.ReplicaSet).Spec.Selector)
+	}
+	r.FieldSet = func(obj runtime.Object) fields.Set {
+		return fields.Set{"status.replicas": fmt.Sprint(obj.(*appsv1.ReplicaSet).Status.Replicas)}
 	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{

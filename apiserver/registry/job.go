@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/fields"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ func jobBehaviour(r *Resource) {
 	}
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
 		return immutableSelector(obj.(*batchv1.Job).Spec.Selector, old.(*batchv1.Job).Spec.Selector)
+	}
+	r.FieldSet = func(obj runtime.Object) fields.Set {
+		return fields.Set{"status.successful": fmt.Sprint(obj.(*batchv1.Job).Status.Succeeded)}
 	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
@@ -216,6 +220,9 @@ func replicationControllerBehaviour(r *Resource) {
 	r.PrepareForCreate = func(obj runtime.Object) {
 		obj.(*corev1.ReplicationController).Status = corev1.ReplicationControllerStatus{}
 	}
+	r.FieldSet = func(obj runtime.Object) fields.Set {
+		return fields.Set{"status.replicas": fmt.Sprint(obj.(*corev1.ReplicationController).Status.Replicas)}
+	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
 			nameCol,
@@ -223,10 +230,18 @@ func replicationControllerBehaviour(r *Resource) {
 			col("Current", "integer", corev1.ReplicationControllerStatus{}.SwaggerDoc()["replicas"]),
 			col("Ready", "integer", corev1.ReplicationControllerStatus{}.SwaggerDoc()["readyReplicas"]),
 			ageCol,
+			wide(col("Containers", "string", "Names of each container in the template.")),
+			wide(col("Images", "string", "Images referenced by each container in the template.")),
+			wide(col("Selector", "string", corev1.ReplicationControllerSpec{}.SwaggerDoc()["selector"])),
 		},
 		Row: func(obj runtime.Object) ([]interface{}, error) {
 			rc := obj.(*corev1.ReplicationController)
-			return []interface{}{rc.Name, int64(derefInt32(rc.Spec.Replicas)), int64(rc.Status.Replicas), int64(rc.Status.ReadyReplicas), age(rc.CreationTimestamp)}, nil
+			var names, images string
+			if rc.Spec.Template != nil {
+				names, images = containersAndImages(rc.Spec.Template.Spec.Containers)
+			}
+			return []interface{}{rc.Name, int64(derefInt32(rc.Spec.Replicas)), int64(rc.Status.Replicas), int64(rc.Status.ReadyReplicas), age(rc.CreationTimestamp),
+				names, images, mapSelectorString(rc.Spec.Selector)}, nil
 		},
 	}
 }

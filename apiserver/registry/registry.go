@@ -34,6 +34,9 @@ type Resource struct {
 	// HasSpecGeneration: metadata.generation starts at 1 and grows when
 	// anything but metadata and status changes.
 	HasSpecGeneration bool
+	// Deprecation is the warning kube-apiserver sends with every request
+	// for this resource ("v1 Endpoints is deprecated in v1.33+; …").
+	Deprecation string
 	// GracefulDelete: a delete sets deletionTimestamp and a grace period;
 	// the object goes when its owner (the node agent for pods) confirms.
 	GracefulDelete bool
@@ -89,4 +92,20 @@ func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
 // GroupVersionResource of the resource.
 func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
 	return r.GroupVersion.WithResource(r.Plural)
+}
+
+// SelectableField reports whether a field selector may name field for this
+// kind: metadata.name, metadata.namespace for namespaced kinds, and what
+// FieldSet returns (its keys do not depend on the object).
+func (r *Resource) SelectableField(field string) bool {
+	switch {
+	case field == "metadata.name":
+		return true
+	case field == "metadata.namespace":
+		return r.Namespaced
+	case r.FieldSet == nil:
+		return false
+	}
+	_, ok := r.FieldSet(r.New())[field]
+	return ok
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/fields"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,13 +66,17 @@ func serviceBehaviour(r *Resource) {
 		}
 		return nil
 	}
+	r.FieldSet = func(obj runtime.Object) fields.Set {
+		s := obj.(*corev1.Service)
+		return fields.Set{"spec.clusterIP": s.Spec.ClusterIP, "spec.type": string(s.Spec.Type)}
+	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
 			nameCol,
-			col("Type", "string", "The type of the service."),
-			col("Cluster-IP", "string", "The IP address of the service."),
-			col("External-IP", "string", "The external IP address of the service."),
-			col("Port(s)", "string", "The ports of the service."),
+			col("Type", "string", corev1.ServiceSpec{}.SwaggerDoc()["type"]),
+			col("Cluster-IP", "string", corev1.ServiceSpec{}.SwaggerDoc()["clusterIP"]),
+			col("External-IP", "string", corev1.ServiceSpec{}.SwaggerDoc()["externalIPs"]),
+			col("Port(s)", "string", corev1.ServiceSpec{}.SwaggerDoc()["ports"]),
 			ageCol,
 			wide(col("Selector", "string", corev1.ServiceSpec{}.SwaggerDoc()["selector"])),
 		},
