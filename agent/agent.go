@@ -43,7 +43,10 @@ type Config struct {
 	// CgroupRoot is the node's cgroup (pods go below CgroupRoot/kubepods);
 	// empty: containers get containerd's default cgroups, no pod limits.
 	CgroupRoot string
-	Log        *slog.Logger
+	// Annotations are set on the Node at registration (the overlay's
+	// flannel annotations).
+	Annotations map[string]string
+	Log         *slog.Logger
 }
 
 // podWorkers is how many pods are started or stopped at once.

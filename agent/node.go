@@ -51,8 +51,12 @@ func (a *Agent) nodeObject() *corev1.Node {
 	}
 	var uts unix.Utsname
 	unix.Uname(&uts)
+	annotations := map[string]string{"node.alpha.kubernetes.io/ttl": "0"}
+	for k, v := range a.cfg.Annotations {
+		annotations[k] = v
+	}
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0"}},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: annotations},
 		Spec:       corev1.NodeSpec{PodCIDR: a.cfg.PodNet.CIDR.String(), PodCIDRs: []string{a.cfg.PodNet.CIDR.String()}},
 		Status: corev1.NodeStatus{
 			Capacity:    capacity,
@@ -94,6 +98,12 @@ func (a *Agent) register(ctx context.Context) error {
 			next.Labels = map[string]string{}
 		}
 		next.Labels[k] = v
+	}
+	for k, v := range want.Annotations {
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		next.Annotations[k] = v
 	}
 	next.Spec.PodCIDR, next.Spec.PodCIDRs = want.Spec.PodCIDR, want.Spec.PodCIDRs
 	if next, err = nodes.Update(ctx, next, metav1.UpdateOptions{}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/nanokube/nanokube/agent/volume"
+	"github.com/nanokube/nanokube/network"
 	"github.com/nanokube/nanokube/runtime"
 )
 
@@ -342,35 +342,15 @@ func (a *Agent) writePodFiles(pod *corev1.Pod, st *podState) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	hosts := fmt.Sprintf("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n%s\t%s\n", st.ip, pod.Name)
-	search := fmt.Sprintf("%s.svc.%s svc.%s %s", pod.Namespace, a.cfg.ClusterDomain, a.cfg.ClusterDomain, a.cfg.ClusterDomain)
-	resolv := fmt.Sprintf("search %s\nnameserver %s\noptions ndots:5\n", search, a.cfg.ClusterDNS)
-	if pod.Spec.DNSPolicy == corev1.DNSDefault {
-		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-			resolv = string(b)
-		}
+	domain := a.cfg.ClusterDomain
+	host, _ := network.HostResolvConf(os.ReadFile)
+	dnsIP := ""
+	if a.cfg.ClusterDNS != nil {
+		dnsIP = a.cfg.ClusterDNS.String()
 	}
-	if dc := pod.Spec.DNSConfig; dc != nil {
-		var b strings.Builder
-		if pod.Spec.DNSPolicy != corev1.DNSNone {
-			b.WriteString(resolv)
-		}
-		if len(dc.Searches) > 0 {
-			fmt.Fprintf(&b, "search %s\n", strings.Join(dc.Searches, " "))
-		}
-		for _, ns := range dc.Nameservers {
-			fmt.Fprintf(&b, "nameserver %s\n", ns)
-		}
-		for _, o := range dc.Options {
-			if o.Value != nil {
-				fmt.Fprintf(&b, "options %s:%s\n", o.Name, *o.Value)
-			} else {
-				fmt.Fprintf(&b, "options %s\n", o.Name)
-			}
-		}
-		resolv = b.String()
-	}
-	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": pod.Name + "\n"} {
+	hosts := podHosts(pod, st.ip, domain)
+	resolv := podResolvConf(pod, host, dnsIP, domain).String()
+	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": podHostname(pod, domain) + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return fmt.Errorf("write pod %s file %s: %w", st.key, name, err)
 		}
@@ -400,7 +380,7 @@ func (a *Agent) containerSpec(ctx context.Context, pod *corev1.Pod, st *podState
 	}
 	spec := runtime.ContainerSpec{
 		ID: containerID(st.uid, c.Name), Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir,
-		NetNS: st.netns, Hostname: pod.Name, Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
+		NetNS: st.netns, Hostname: podHostname(pod, a.cfg.ClusterDomain), Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
 		Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY, IODir: a.ioDir(st.uid),
 		Labels:   map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
 		Security: security,

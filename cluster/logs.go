@@ -69,7 +69,7 @@ func ListProfileInfo(ctx context.Context, home string) ([]ProfileInfo, error) {
 		}
 		info := ProfileInfo{Name: n, Driver: cfg.Driver, Nodes: cfg.Nodes, Status: "Stopped"}
 		if st, err := p.LoadState(); err == nil && len(st.Nodes) > 0 {
-			info.IP = st.Nodes[0].IP
+			info.IP, info.Nodes = st.Nodes[0].IP, len(st.Nodes)
 		}
 		if _, running := DaemonRunning(p); running {
 			info.Status = "Running"

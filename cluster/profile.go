@@ -68,6 +68,10 @@ func (p Profile) LockFile() string   { return filepath.Join(p.Dir, "daemon.lock"
 // RunDir is the profile's runtime directory (sockets, netns mounts).
 func (p Profile) RunDir() string { return filepath.Join(RunDir, p.Name) }
 
+// ControlSocket is the daemon's control endpoint (node add/delete): HTTP
+// over a unix socket in the runtime directory, root only.
+func (p Profile) ControlSocket() string { return filepath.Join(p.RunDir(), "control.sock") }
+
 // Exists reports whether the profile has been created.
 func (p Profile) Exists() bool {
 	_, err := os.Stat(p.ConfigFile())
@@ -88,6 +92,8 @@ type Config struct {
 
 	// ExtraConfig are component settings (--extra-config), by key.
 	ExtraConfig map[string]string `json:"extraConfig,omitempty"`
+	// NetworkBackend connects the nodes' pod ranges: vxlan (default) or host-gw.
+	NetworkBackend string `json:"networkBackend,omitempty"`
 }
 
 // State is what the running daemon reports about the cluster it built.
@@ -98,10 +104,11 @@ type State struct {
 	Nodes       []NodeState `json:"nodes"`
 }
 
-// NodeState is one node's address.
+// NodeState is one node's address and pod range.
 type NodeState struct {
-	Name string `json:"name"`
-	IP   string `json:"ip"`
+	Name    string `json:"name"`
+	IP      string `json:"ip"`
+	PodCIDR string `json:"podCIDR,omitempty"`
 }
 
 // LoadConfig reads the profile's config.json.

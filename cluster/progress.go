@@ -18,6 +18,9 @@ type Progress struct {
 	Step  string `json:"step,omitempty"`  // a step that finished, e.g. "Opened the store"
 	Ready bool   `json:"ready,omitempty"` // the cluster is usable
 	Error string `json:"error,omitempty"` // start failed
+	// Nodes names the nodes a node operation of the control socket added
+	// or removed (in its last line).
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // ProgressWriter is the daemon's end of the report pipe. A nil writer

@@ -25,6 +25,7 @@ type StartOptions struct {
 	ContainerdAddress string
 	DNSUpstream       []string
 	HostAccess        bool
+	NetworkBackend    string // vxlan (default) | host-gw
 	Executable        string // the nanokube binary to run as the daemon
 	Out               io.Writer
 	// ExtraConfig: component.key=value settings, like minikube's --extra-config.
@@ -54,7 +55,11 @@ func Start(ctx context.Context, o StartOptions) error {
 	if created {
 		fmt.Fprintf(o.Out, "😄  Creating nanokube cluster %q (driver %s, %d node(s))\n", p.Name, cfg.Driver, cfg.Nodes)
 	} else {
-		fmt.Fprintf(o.Out, "🔄  Resuming nanokube cluster %q (driver %s, %d node(s))\n", p.Name, cfg.Driver, cfg.Nodes)
+		nodes := cfg.Nodes
+		if st, err := p.LoadState(); err == nil && len(st.Nodes) > 0 {
+			nodes = len(st.Nodes) // nodes added with `node add` come back too
+		}
+		fmt.Fprintf(o.Out, "🔄  Resuming nanokube cluster %q (driver %s, %d node(s))\n", p.Name, cfg.Driver, nodes)
 	}
 	if err := spawnDaemon(ctx, p, o.Executable, o.Out, begin); err != nil {
 		return err
@@ -89,6 +94,7 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 		ContainerdAddress: o.ContainerdAddress,
 		DNSUpstream:       o.DNSUpstream,
 		HostAccess:        o.HostAccess,
+		NetworkBackend:    o.NetworkBackend,
 		CreatedAt:         time.Now().UTC().Truncate(time.Second),
 	}
 	if cfg.Driver == "" {
@@ -99,6 +105,12 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 	}
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 1
+	}
+	if cfg.NetworkBackend == "" {
+		cfg.NetworkBackend = "vxlan"
+	}
+	if cfg.NetworkBackend != "vxlan" && cfg.NetworkBackend != "host-gw" {
+		return cfg, false, fmt.Errorf("unknown --network-backend %q: use vxlan or host-gw", cfg.NetworkBackend)
 	}
 	if cfg.Nodes < 1 || cfg.Nodes > 32 {
 		return cfg, false, fmt.Errorf("--nodes=%d is out of range: use 1 to 32", cfg.Nodes)

@@ -81,6 +81,7 @@ func (c *Endpoints) Run(ctx context.Context) error { return c.w.run(ctx, c.synce
 
 type endpoint struct {
 	ip, node, name string
+	hostname       string
 	ready          bool
 	terminating    bool
 	ref            *corev1.ObjectReference
@@ -113,6 +114,7 @@ func (c *Endpoints) sync(ctx context.Context, key string) error {
 			continue
 		}
 		ep := endpoint{ip: p.Status.PodIP, node: p.Spec.NodeName, name: p.Name, ready: podReady(p) || svc.Spec.PublishNotReadyAddresses,
+			hostname:    endpointHostname(p, svc),
 			terminating: p.DeletionTimestamp != nil,
 			ref:         &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID}}
 		if ep.terminating && !svc.Spec.PublishNotReadyAddresses {
@@ -146,7 +148,7 @@ func (c *Endpoints) sync(ctx context.Context, key string) error {
 		ss := corev1.EndpointSubset{Ports: g.ports}
 		for _, e := range g.eps {
 			node := e.node
-			a := corev1.EndpointAddress{IP: e.ip, NodeName: &node, TargetRef: e.ref}
+			a := corev1.EndpointAddress{IP: e.ip, Hostname: e.hostname, NodeName: &node, TargetRef: e.ref}
 			if e.ready {
 				ss.Addresses = append(ss.Addresses, a)
 			} else {
@@ -163,6 +165,16 @@ func (c *Endpoints) sync(ctx context.Context, key string) error {
 		return err
 	}
 	return c.writeSlice(ctx, svc, all, slicePorts)
+}
+
+// endpointHostname is the pod's hostname when the pod names the service as
+// its subdomain (StatefulSet pods behind their headless service), like the
+// upstream endpoints controller.
+func endpointHostname(p *corev1.Pod, svc *corev1.Service) string {
+	if p.Spec.Hostname != "" && p.Spec.Subdomain == svc.Name && p.Namespace == svc.Namespace {
+		return p.Spec.Hostname
+	}
+	return ""
 }
 
 // resolvePort finds the pod port a service port targets.
@@ -216,8 +228,12 @@ func (c *Endpoints) writeSlice(ctx context.Context, svc *corev1.Service, eps []e
 	for _, e := range eps {
 		ready, serving, term := e.ready, e.ready || e.terminating, e.terminating
 		node := e.node
-		want.Endpoints = append(want.Endpoints, discoveryv1.Endpoint{Addresses: []string{e.ip}, NodeName: &node, TargetRef: e.ref,
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &term}})
+		ep := discoveryv1.Endpoint{Addresses: []string{e.ip}, NodeName: &node, TargetRef: e.ref,
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &term}}
+		if e.hostname != "" {
+			ep.Hostname = &e.hostname
+		}
+		want.Endpoints = append(want.Endpoints, ep)
 	}
 	for _, p := range ports {
 		p := p

@@ -45,17 +45,17 @@ func Cleanup(ctx context.Context, p cluster.Profile) error {
 		}
 		n := &clusterNet{profile: p.Name, driver: cfg.Driver}
 		n.pnet = network.ProfileNet{Profile: p.Name, Bridge: network.BridgeName(p.Name), Subnet: subnet, Gateway: gatewayOf(subnet)}
-		for i, ns := range st.Nodes {
-			n.nodes = append(n.nodes, network.Node{Profile: p.Name, Name: ns.Name, Index: i + 1, IP: net.ParseIP(ns.IP), Net: n.pnet})
-		}
-		if err := n.teardown(); err != nil {
+		if err := n.teardown(st.Nodes); err != nil {
 			return err
 		}
 	}
 	if cfgErr == nil && cfg.Driver == "host" {
 		n := &clusterNet{profile: p.Name, driver: "host"}
-		if err := n.podNet(0).Remove(); err != nil {
+		if err := n.podNet(n.nodeState(1)).Remove(); err != nil {
 			return fmt.Errorf("remove host pod network: %w", err)
+		}
+		if err := network.RemovePolicies(""); err != nil {
+			return fmt.Errorf("remove host network policy table: %w", err)
 		}
 	}
 	// Memory-backed pod volumes (tmpfs) under the nodes' directories.

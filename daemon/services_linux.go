@@ -10,16 +10,20 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/network"
 )
 
 // clusterDNSIP is the kube-dns service address in every pod's resolv.conf.
 var clusterDNSIP = net.IPv4(10, 96, 0, 10)
 
-// startServices builds each node's service proxy and DNS listener; they run
-// with the controllers and share their informers.
+// serviceCIDR is the range of ClusterIPs.
+var serviceCIDR = &net.IPNet{IP: net.IPv4(10, 96, 0, 0).To4(), Mask: net.CIDRMask(12, 32)}
+
+// startServices builds the cluster DNS server; each node listens for it
+// (nodeServices).
 func (s *System) startServices(ctx context.Context, _ kubernetes.Interface) error {
-	upstream := s.cfg.Cluster.DNSUpstream
+	upstream := append([]string(nil), s.cfg.Cluster.DNSUpstream...)
 	for i, u := range upstream {
 		if _, _, err := net.SplitHostPort(u); err != nil {
 			upstream[i] = net.JoinHostPort(u, "53")
@@ -28,30 +32,32 @@ func (s *System) startServices(ctx context.Context, _ kubernetes.Interface) erro
 	if len(upstream) == 0 {
 		upstream = network.HostResolvers(os.ReadFile)
 	}
-	dns := network.NewDNS(network.DNSConfig{Domain: "cluster.local", Informers: s.ctrl.Informers(), Upstream: upstream, Log: s.log})
-	for i := range s.state.Nodes {
-		pn := s.net.podNet(i)
-		if err := pn.Ensure(); err != nil {
-			return fmt.Errorf("node %d pod network: %w", i+1, err)
-		}
-		gw := pn.Gateway()
-		proxy, err := network.NewProxy(network.ProxyConfig{Profile: s.cfg.Profile.Name, NodeNetns: pn.NodeNetns, Informers: s.ctrl.Informers(),
-			DNS: gw, ClusterDNS: clusterDNSIP, Log: s.log})
-		if err != nil {
-			return fmt.Errorf("build service proxy: %w", err)
-		}
-		s.ctrl.AddRunner(proxy.Run)
-		addr := net.JoinHostPort(gw.String(), "53")
-		udp, err := network.ListenUDP(pn.NodeNetns, addr)
-		if err != nil {
-			return fmt.Errorf("listen for DNS on %s: %w", addr, err)
-		}
-		tcp, err := network.ListenTCP(pn.NodeNetns, addr)
-		if err != nil {
-			udp.Close()
-			return fmt.Errorf("listen for DNS on %s: %w", addr, err)
-		}
-		s.ctrl.AddRunner(func(ctx context.Context) error { return dns.Serve(ctx, udp, tcp) })
-	}
+	s.dns = network.NewDNS(network.DNSConfig{Domain: "cluster.local", Informers: s.ctrl.Informers(), Upstream: upstream,
+		ReverseCIDRs: []*net.IPNet{serviceCIDR, clusterCIDR}, Log: s.log})
 	return nil
+}
+
+// nodeServices builds a node's service proxy and its DNS listener on the
+// node's nk0 gateway; they run with the node.
+func (s *System) nodeServices(n cluster.NodeState, pn network.PodNet) ([]func(context.Context) error, error) {
+	if err := pn.Ensure(); err != nil {
+		return nil, fmt.Errorf("node %s pod network: %w", n.Name, err)
+	}
+	gw := pn.Gateway()
+	proxy, err := network.NewProxy(network.ProxyConfig{Profile: s.cfg.Profile.Name, NodeNetns: pn.NodeNetns, Informers: s.ctrl.Informers(),
+		DNS: gw, ClusterDNS: clusterDNSIP, Log: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("build service proxy: %w", err)
+	}
+	addr := net.JoinHostPort(gw.String(), "53")
+	udp, err := network.ListenUDP(pn.NodeNetns, addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for DNS on %s: %w", addr, err)
+	}
+	tcp, err := network.ListenTCP(pn.NodeNetns, addr)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("listen for DNS on %s: %w", addr, err)
+	}
+	return []func(context.Context) error{proxy.Run, func(ctx context.Context) error { return s.dns.Serve(ctx, udp, tcp) }}, nil
 }

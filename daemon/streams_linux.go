@@ -19,10 +19,8 @@ import (
 type nodeStreams struct{ s *System }
 
 func (n nodeStreams) agent(pod *corev1.Pod) (*agent.Agent, error) {
-	for i, node := range n.s.state.Nodes {
-		if node.Name == pod.Spec.NodeName && i < len(n.s.nodes) {
-			return n.s.nodes[i], nil
-		}
+	if a := n.s.agentOf(pod.Spec.NodeName); a != nil {
+		return a, nil
 	}
 	return nil, fmt.Errorf("node %q of pod %s is not part of this cluster", pod.Spec.NodeName, pod.Name)
 }

@@ -11,9 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/nanokube/nanokube/agent"
@@ -33,6 +34,7 @@ import (
 	"github.com/nanokube/nanokube/dockerapi"
 	"github.com/nanokube/nanokube/internal/satoken"
 	"github.com/nanokube/nanokube/metrics"
+	"github.com/nanokube/nanokube/network"
 	"github.com/nanokube/nanokube/runtime"
 	"github.com/nanokube/nanokube/scheduler"
 	"github.com/nanokube/nanokube/store"
@@ -49,20 +51,31 @@ type Config struct {
 
 // System holds every part of one running cluster.
 type System struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	net   *clusterNet
-	api   *apiserver.Server
-	https *http.Server
-	lis   net.Listener
-	state cluster.State
-	ctrl  *controller.Manager
-	cd    *runtime.Containerd
-	nodes []*agent.Agent
-
+	cfg       Config
+	log       *slog.Logger
+	store     *store.Store
+	net       *clusterNet
+	api       *apiserver.Server
+	https     *http.Server
+	lis       net.Listener
+	ctrl      *controller.Manager
+	cd        *runtime.Containerd
 	docker    *dockerapi.Server
 	dockerLis net.Listener
+
+	cs    kubernetes.Interface
+	rt    *runtime.Runtime
+	cdVer string
+	dns   *network.DNS
+
+	// nodes are the running nodes; mu guards them and state, nodeOps
+	// serialises node add/delete.
+	mu      sync.Mutex
+	state   cluster.State
+	nodes   map[string]*nodeRun
+	nodeOps sync.Mutex
+	group   *errgroup.Group
+	gctx    context.Context
 }
 
 // New builds the parts that must exist before anything runs: the store, the
@@ -85,10 +98,16 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.state = s.net.state(cfg.Cluster)
-	cfg.Progress.Step("Set up the network (%s)", s.net.summary())
+	initial := s.net.initialNodes(p, cfg.Cluster)
+	for _, n := range initial {
+		if err := s.net.ensureNode(n); err != nil {
+			return nil, err
+		}
+	}
+	s.state = s.net.state(initial)
+	cfg.Progress.Step("Set up the network (%s)", s.net.summary(len(initial)))
 
-	certs, err := cluster.EnsureCerts(cluster.CertOptions{Dir: p.CertsDir(), NodeIPs: s.net.nodeIPs()})
+	certs, err := cluster.EnsureCerts(cluster.CertOptions{Dir: p.CertsDir(), NodeIPs: []net.IP{net.ParseIP(initial[0].IP)}})
 	if err != nil {
 		return nil, fmt.Errorf("ensure certificates: %w", err)
 	}
@@ -116,7 +135,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		Resources:        resources,
 		OpenAPI:          oapi,
 		Version:          version.Info(),
-		AdvertiseAddress: s.net.apiIP(),
+		AdvertiseAddress: net.ParseIP(initial[0].IP),
 		AdvertisePort:    cfg.Cluster.APIServerPort,
 		Logger:           s.log,
 		PodLogs:          s.podLogs,
@@ -133,8 +152,8 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)
 	}
-	addr := net.JoinHostPort(s.net.apiListenIP().String(), strconv.Itoa(cfg.Cluster.APIServerPort))
-	s.lis, err = s.net.listenAPI(addr)
+	addr := net.JoinHostPort(initial[0].IP, strconv.Itoa(cfg.Cluster.APIServerPort))
+	s.lis, err = s.net.listenAPI(initial[0], addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -143,7 +162,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, fmt.Errorf("read cluster CA: %w", err)
 	}
 	loop := s.api.LoopbackConfig()
-	cs, err := kubernetes.NewForConfig(loop)
+	s.cs, err = kubernetes.NewForConfig(loop)
 	if err != nil {
 		return nil, fmt.Errorf("build loopback client: %w", err)
 	}
@@ -151,6 +170,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build loopback metadata client: %w", err)
 	}
+	cs := s.cs
 	mloop := rest.CopyConfig(loop)
 	mloop.ContentType = "application/json"
 	mc, err := metricsclient.NewForConfig(mloop)
@@ -183,25 +203,21 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, fmt.Errorf("containerd version: %w", err)
 	}
 	cfg.Progress.Step("Started containerd %s", ver.Version)
-	rt := runtime.New(s.cd.Client(), runtime.Namespace(p.Name))
-	for i, n := range s.state.Nodes {
-		a, err := agent.New(agent.Config{
-			NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: i == 0, Client: cs, Runtime: rt,
-			RuntimeVersion: "containerd://" + ver.Version, PodNet: s.net.podNet(i), RootDir: filepath.Join(p.Dir, "nodes", n.Name),
-			ClusterDNS: net.IPv4(10, 96, 0, 10), ClusterDomain: "cluster.local", Log: s.log,
-			CgroupRoot: path.Join("/", runtime.Namespace(p.Name), n.Name),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("build agent of node %s: %w", n.Name, err)
-		}
-		s.nodes = append(s.nodes, a)
-	}
+	s.rt, s.cdVer = runtime.New(s.cd.Client(), runtime.Namespace(p.Name)), ver.Version
 	s.serveMetrics()
 	if err := s.startServices(ctx, cs); err != nil {
 		return nil, err
 	}
-	if err := s.setupDocker(rt); err != nil {
+	if err := s.setupDocker(s.rt); err != nil {
 		return nil, err
+	}
+	s.nodes = map[string]*nodeRun{}
+	for i, n := range initial {
+		nr, err := s.buildNode(n, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		s.nodes[n.Name] = nr
 	}
 	sched, err := scheduler.New(scheduler.Config{Client: cs, Informers: s.ctrl.Informers(), Log: s.log})
 	if err != nil {
@@ -221,6 +237,9 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 func (s *System) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
+	s.mu.Lock()
+	s.group, s.gctx = g, gctx
+	s.mu.Unlock()
 	g.Go(func() error { return s.api.Run(gctx) })
 	g.Go(func() error {
 		err := s.https.ServeTLS(s.lis, "", "")
@@ -241,14 +260,19 @@ func (s *System) Run(ctx context.Context) error {
 		case <-gctx.Done():
 			return nil
 		}
-		if err := s.cfg.Profile.SaveState(s.state); err != nil {
-			return fmt.Errorf("save cluster state: %w", err)
+		if err := s.saveState(); err != nil {
+			return err
 		}
 		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
 		g.Go(func() error { return s.ctrl.Run(gctx) })
 		g.Go(func() error { return s.serveDocker(gctx) })
-		for _, a := range s.nodes {
-			g.Go(func() error { return a.Run(gctx) })
+		s.mu.Lock()
+		for _, nr := range s.nodes {
+			s.startNode(nr)
+		}
+		s.mu.Unlock()
+		if err := s.serveControl(gctx, g); err != nil {
+			return err
 		}
 		s.cfg.Progress.Send(cluster.Progress{Ready: true})
 		s.log.Info("cluster ready", "endpoint", s.state.APIEndpoint)
@@ -277,7 +301,7 @@ func (s *System) close() {
 		}
 	}
 	if s.net != nil {
-		if err := s.net.teardown(); err != nil {
+		if err := s.net.teardown(s.state.Nodes); err != nil {
 			s.log.Error("tear down network", "err", err)
 		}
 	}
@@ -292,11 +316,12 @@ func (s *System) close() {
 // behind its APIService.
 func (s *System) serveMetrics() {
 	inf := s.ctrl.Informers().Core().V1()
+	// Nodes come and go (node add/delete): every name a node can have
+	// asks whichever agent runs it at the time.
 	sources := map[string]metrics.Source{}
-	for i, n := range s.state.Nodes {
-		if i < len(s.nodes) {
-			sources[n.Name] = s.nodes[i]
-		}
+	for i := 1; i <= maxNodes; i++ {
+		name := NodeName(s.cfg.Profile.Name, i)
+		sources[name] = nodeMetrics{s: s, name: name}
 	}
 	h := metrics.NewHandler(metrics.Config{
 		Pods: inf.Pods().Lister(), Nodes: inf.Nodes().Lister(), Sources: sources,
@@ -305,12 +330,62 @@ func (s *System) serveMetrics() {
 	s.api.AddAPIService(apiserver.APIService{GroupVersion: metrics.GroupVersion, Resources: metrics.Resources(), Handler: h})
 }
 
+// nodeMetrics is the metrics source of the named node while it runs.
+type nodeMetrics struct {
+	s    *System
+	name string
+}
+
+func (n nodeMetrics) agent() (*agent.Agent, error) {
+	if a := n.s.agentOf(n.name); a != nil {
+		return a, nil
+	}
+	return nil, fmt.Errorf("node %q is not running", n.name)
+}
+
+func (n nodeMetrics) NodeMetrics(ctx context.Context) (*metricsv1beta1.NodeMetrics, error) {
+	a, err := n.agent()
+	if err != nil {
+		return nil, err
+	}
+	return a.NodeMetrics(ctx)
+}
+
+func (n nodeMetrics) PodMetrics(ctx context.Context, pods []*corev1.Pod) ([]metricsv1beta1.PodMetrics, error) {
+	a, err := n.agent()
+	if err != nil {
+		return nil, err
+	}
+	return a.PodMetrics(ctx, pods)
+}
+
+// agentOf is the agent of a running node, or nil.
+func (s *System) agentOf(node string) *agent.Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if nr := s.nodes[node]; nr != nil {
+		return nr.agent
+	}
+	return nil
+}
+
 // podLogs serves `kubectl logs` from the agent of the pod's node.
 func (s *System) podLogs(ctx context.Context, pod *corev1.Pod, container string, opts *corev1.PodLogOptions, w io.Writer) error {
-	for i, n := range s.state.Nodes {
-		if n.Name == pod.Spec.NodeName && i < len(s.nodes) {
-			return s.nodes[i].Logs(ctx, pod, container, opts, w)
-		}
+	a := s.agentOf(pod.Spec.NodeName)
+	if a == nil {
+		return fmt.Errorf("node %q of pod %s is not part of this cluster", pod.Spec.NodeName, pod.Name)
 	}
-	return fmt.Errorf("node %q of pod %s is not part of this cluster", pod.Spec.NodeName, pod.Name)
+	return a.Logs(ctx, pod, container, opts, w)
+}
+
+// saveState writes state.json from the current nodes.
+func (s *System) saveState() error {
+	s.mu.Lock()
+	st := s.state
+	st.Nodes = append([]cluster.NodeState(nil), s.state.Nodes...)
+	s.mu.Unlock()
+	if err := s.cfg.Profile.SaveState(st); err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	return nil
 }

@@ -85,27 +85,3 @@ func DeleteNode(n Node) error {
 	}
 	return removeNetns(NetnsPath(n.Profile, n.Name))
 }
-
-// PodRoute sends a remote node's pod range to that node.
-type PodRoute struct {
-	CIDR *net.IPNet
-	Via  net.IP
-}
-
-// EnsurePodRoutes routes every other node's pod range through its node IP
-// on the shared profile bridge (nodes share one L2 segment, so no
-// encapsulation is needed on one host).
-func EnsurePodRoutes(nodeNetns string, routes []PodRoute) error {
-	return Do(nodeNetns, func() error {
-		eth, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return fmt.Errorf("look up eth0: %w", err)
-		}
-		for _, r := range routes {
-			if err := netlink.RouteReplace(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: r.CIDR, Gw: r.Via}); err != nil {
-				return fmt.Errorf("route %s via %s: %w", r.CIDR, r.Via, err)
-			}
-		}
-		return nil
-	})
-}

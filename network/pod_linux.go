@@ -27,6 +27,9 @@ type PodNet struct {
 	// ClusterCIDR is the pod range of the whole cluster (10.244.0.0/16);
 	// traffic leaving it is masqueraded.
 	ClusterCIDR *net.IPNet
+	// MTU of the pods' interfaces (0: the bridge's); the VXLAN overlay
+	// needs 50 bytes below the underlay.
+	MTU int
 }
 
 // Gateway is the node's address on nk0 (.1 of the pod range).
@@ -95,6 +98,9 @@ func (p PodNet) Setup(uid string) (string, net.IP, error) {
 		if _, ok := err.(netlink.LinkNotFoundError); ok {
 			la := netlink.NewLinkAttrs()
 			la.Name, la.MTU = host, br.Attrs().MTU
+			if p.MTU > 0 {
+				la.MTU = p.MTU
+			}
 			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(podNS))}); err != nil && !os.IsExist(err) {
 				return fmt.Errorf("create veth %s: %w", host, err)
 			}

@@ -60,6 +60,8 @@ func attachBehaviour(r *Resource) {
 		podDisruptionBudgetBehaviour(r)
 	case "/ResourceQuota":
 		resourceQuotaTable(r)
+	case "networking.k8s.io/NetworkPolicy":
+		networkPolicyBehaviour(r)
 	default:
 		kubectlTables(r)
 	}

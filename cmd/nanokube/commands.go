@@ -16,6 +16,7 @@ func commands() []*cli.Command {
 		statusCommand(),
 		deleteCommand(),
 		ipCommand(),
+		nodeCommand(),
 		logsCommand(),
 		profileCommand(),
 		kubectlCommand(),

@@ -18,6 +18,7 @@ func startCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "upstream DNS servers for names outside the cluster (default: the host's)"},
 			&cli.BoolFlag{Name: "host-access", Value: true, Usage: "route the pod and service ranges from the host"},
 			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s)"},
+			&cli.StringFlag{Name: "network-backend", Value: "vxlan", Usage: "how nodes reach each other's pods: vxlan (flannel's overlay) or host-gw (routes over the profile bridge)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -41,6 +42,7 @@ func startCommand() *cli.Command {
 				DNSUpstream:       c.StringSlice("dns-upstream"),
 				HostAccess:        c.Bool("host-access"),
 				ExtraConfig:       c.StringSlice("extra-config"),
+				NetworkBackend:    c.String("network-backend"),
 				Executable:        exe,
 				Out:               c.App.Writer,
 			})

@@ -109,6 +109,12 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 		return nil, fmt.Errorf("parse api load results: %w", err)
 	}
 	rep.API, rep.Pods = res.API, res.Pods
+	if rep.DNS, err = dnsBench(ctx); err != nil {
+		return nil, err
+	}
+	if rep.Network, err = netBench(ctx, l, binary); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

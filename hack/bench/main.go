@@ -30,6 +30,8 @@ type Report struct {
 	API         []APIResult        `json:"api"`
 	Pods        PodResult          `json:"pod_start"`
 	DockerBuild DockerBuildResult  `json:"docker_build"`
+	Network     NetResult          `json:"pod_network"`
+	DNS         map[string]float64 `json:"dns"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -41,8 +43,16 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "internal: kubeconfig for -api-load")
 	objects := flag.Int("objects", 2000, "objects created per API scenario")
 	pods := flag.Int("pods", 100, "pods started for the pod start latency (one at a time, then at once)")
+	netOnly := flag.Bool("net-only", false, "only the pod network and DNS benchmarks")
 	flag.Parse()
 	ctx := context.Background()
+	if *netOnly {
+		if err := runNetOnly(ctx, *binary); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *apiLoad {
 		if err := runAPILoad(ctx, *kubeconfig, *objects, *pods, benchImage, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "api load:", err)
