@@ -121,6 +121,16 @@ func checkReadyz(ctx context.Context, p Profile, st State) error {
 }
 
 func adminClient(p Profile, st State) (*http.Client, error) {
+	t, err := adminTransport(p, st)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: t}, nil
+}
+
+// adminTransport authenticates as the cluster admin (O=system:masters) and
+// trusts only the profile's CA.
+func adminTransport(p Profile, st State) (*http.Transport, error) {
 	c, err := certsFor(p, st)
 	if err != nil {
 		return nil, err
@@ -135,9 +145,31 @@ func adminClient(p Profile, st State) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load admin certificate: %w", err)
 	}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Transport{
+		Proxy:           nil,
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}}, nil
+	}, nil
+}
+
+// AdminAccess returns the API endpoint of a running profile and a transport
+// that authenticates to it as the cluster admin, for local tools such as
+// the dashboard.
+func AdminAccess(p Profile) (string, http.RoundTripper, error) {
+	if !p.Exists() {
+		return "", nil, errNoProfile(p)
+	}
+	if _, running := DaemonRunning(p); !running {
+		return "", nil, fmt.Errorf("profile %q is not running: nanokube start -p %s", p.Name, p.Name)
+	}
+	st, err := p.LoadState()
+	if err != nil {
+		return "", nil, fmt.Errorf("profile %q has not started yet: nanokube start -p %s", p.Name, p.Name)
+	}
+	t, err := adminTransport(p, st)
+	if err != nil {
+		return "", nil, err
+	}
+	return st.APIEndpoint, t, nil
 }
 
 // NodeIP returns the IP of the named node ("" = the first).

@@ -21,6 +21,7 @@ func commands() []*cli.Command {
 		profileCommand(),
 		kubectlCommand(),
 		dockerEnvCommand(),
+		dashboardCommand(),
 		versionCommand(),
 	}
 	cmds = append(cmds, platformCommands()...)
