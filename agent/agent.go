@@ -34,12 +34,18 @@ type Config struct {
 	NodeIP         net.IP
 	ControlPlane   bool
 	Client         kubernetes.Interface
-	Runtime        *runtime.Runtime
+	Runtime        runtime.Runtime
 	RuntimeVersion string // "containerd://1.6.20"
 	PodNet         network.PodNet
-	RootDir        string // per-node files: pod dirs, volumes, logs
-	ClusterDNS     net.IP
-	ClusterDomain  string
+	// Sandboxes make and remove the pods' network namespaces; nil: PodNet
+	// (a netns with a veth on the node's pod bridge). The fake runtime
+	// uses addresses without namespaces.
+	Sandboxes Sandboxes
+	// MaxPods is the node's pod capacity (0: kubelet's 110).
+	MaxPods       int
+	RootDir       string // per-node files: pod dirs, volumes, logs
+	ClusterDNS    net.IP
+	ClusterDomain string
 	// CgroupRoot is the node's cgroup (pods go below CgroupRoot/kubepods);
 	// empty: containers get containerd's default cgroups, no pod limits.
 	CgroupRoot string
@@ -47,6 +53,19 @@ type Config struct {
 	// flannel annotations).
 	Annotations map[string]string
 	Log         *slog.Logger
+}
+
+// Sandboxes give pods their network namespace and address.
+type Sandboxes interface {
+	// Setup makes uid's netns (keeping its address across restarts) and
+	// returns its path and address.
+	Setup(uid string) (netns string, ip net.IP, err error)
+	// Teardown removes the netns and frees the address.
+	Teardown(uid string) error
+	// RemoveNetns removes the netns and keeps the address reserved.
+	RemoveNetns(uid string) error
+	// PodNetnsPath is where uid's netns is (it may not exist).
+	PodNetnsPath(uid string) string
 }
 
 // podWorkers is how many pods are started or stopped at once.
@@ -79,6 +98,12 @@ type Agent struct {
 func New(cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Sandboxes == nil {
+		cfg.Sandboxes = cfg.PodNet
+	}
+	if cfg.MaxPods == 0 {
+		cfg.MaxPods = 110
 	}
 	a := &Agent{cfg: cfg, log: cfg.Log.With("node", cfg.NodeName), state: map[string]*podState{}, usage: newUsageCache(), memCapacity: memTotal()}
 	a.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -195,7 +220,7 @@ func (a *Agent) stopAll(ctx context.Context) {
 				a.log.Info("unmount pod volumes", "pod", st.key, "err", err)
 			}
 			// The address stays reserved for the pod's return after start.
-			if err := a.cfg.PodNet.RemoveNetns(st.uid); err != nil {
+			if err := a.cfg.Sandboxes.RemoveNetns(st.uid); err != nil {
 				a.log.Info("remove pod netns", "pod", st.key, "err", err)
 			}
 		}()

@@ -128,7 +128,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return nil
 	}
 	if st.netns == "" {
-		path, ip, err := a.cfg.PodNet.Setup(st.uid)
+		path, ip, err := a.cfg.Sandboxes.Setup(st.uid)
 		if err != nil {
 			return fmt.Errorf("pod %s sandbox: %w", key, err)
 		}
@@ -407,7 +407,7 @@ func (a *Agent) forget(uid string) {
 		}
 	}
 	a.usage.forget(uid)
-	if err := a.cfg.PodNet.Teardown(uid); err != nil {
+	if err := a.cfg.Sandboxes.Teardown(uid); err != nil {
 		a.log.Info("tear down pod network", "uid", uid, "err", err)
 	}
 	a.removePodFiles(uid)
@@ -496,7 +496,7 @@ func (a *Agent) adopt(ctx context.Context) {
 		}
 		st := a.stateOf(pod)
 		if st.netns == "" {
-			st.netns = a.cfg.PodNet.PodNetnsPath(uid)
+			st.netns = a.cfg.Sandboxes.PodNetnsPath(uid)
 			st.ip = pod.Status.PodIP
 			st.started = time.Now()
 			if pod.Status.StartTime != nil {
@@ -517,7 +517,7 @@ func (a *Agent) adopt(ctx context.Context) {
 // ownsUID reports whether a container label belongs to this node's pods:
 // the pod network of this node allocated its address.
 func (a *Agent) ownsUID(uid types.UID) bool {
-	_, err := os.Stat(a.cfg.PodNet.PodNetnsPath(string(uid)))
+	_, err := os.Stat(a.cfg.Sandboxes.PodNetnsPath(string(uid)))
 	return err == nil
 }
 

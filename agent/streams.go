@@ -95,7 +95,7 @@ func (a *Agent) PortForward(ctx context.Context, pod *corev1.Pod, port int32, st
 	if err := a.owns(pod); err != nil {
 		return err
 	}
-	ns := a.cfg.PodNet.PodNetnsPath(string(pod.UID))
+	ns := a.cfg.Sandboxes.PodNetnsPath(string(pod.UID))
 	conn, err4 := network.DialContext(ctx, ns, "tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 	if err4 != nil {
 		var err6 error

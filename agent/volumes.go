@@ -469,7 +469,7 @@ func (a *Agent) cleanupOrphans() {
 			continue
 		}
 		a.log.Info("removing the directory of a deleted pod", "uid", uid)
-		if err := a.cfg.PodNet.Teardown(uid); err != nil {
+		if err := a.cfg.Sandboxes.Teardown(uid); err != nil {
 			a.log.Info("tear down pod network", "uid", uid, "err", err)
 		}
 		a.removePodFiles(uid)

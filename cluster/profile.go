@@ -94,7 +94,13 @@ type Config struct {
 	ExtraConfig map[string]string `json:"extraConfig,omitempty"`
 	// NetworkBackend connects the nodes' pod ranges: vxlan (default) or host-gw.
 	NetworkBackend string `json:"networkBackend,omitempty"`
+	// Runtime runs the pods: "" (containerd) or RuntimeFake (a hidden
+	// development mode: in-memory containers, no netns, the host driver).
+	Runtime string `json:"runtime,omitempty"`
 }
+
+// RuntimeFake is the in-memory runtime (`nanokube start --runtime=fake`).
+const RuntimeFake = "fake"
 
 // State is what the running daemon reports about the cluster it built.
 type State struct {

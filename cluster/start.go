@@ -26,8 +26,12 @@ type StartOptions struct {
 	DNSUpstream       []string
 	HostAccess        bool
 	NetworkBackend    string // vxlan (default) | host-gw
-	Executable        string // the nanokube binary to run as the daemon
-	Out               io.Writer
+	Runtime           string // "" or "containerd" (default) | fake (hidden, for benchmarks)
+	// PprofAddr: the daemon serves net/http/pprof there (hidden, for
+	// profiling; not kept in the profile).
+	PprofAddr  string
+	Executable string // the nanokube binary to run as the daemon
+	Out        io.Writer
 	// ExtraConfig: component.key=value settings, like minikube's --extra-config.
 	ExtraConfig []string
 }
@@ -61,7 +65,7 @@ func Start(ctx context.Context, o StartOptions) error {
 		}
 		fmt.Fprintf(o.Out, "🔄  Resuming nanokube cluster %q (driver %s, %d node(s))\n", p.Name, cfg.Driver, nodes)
 	}
-	if err := spawnDaemon(ctx, p, o.Executable, o.Out, begin); err != nil {
+	if err := spawnDaemon(ctx, p, o.Executable, o.PprofAddr, o.Out, begin); err != nil {
 		return err
 	}
 	st, err := p.LoadState()
@@ -96,6 +100,14 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 		HostAccess:        o.HostAccess,
 		NetworkBackend:    o.NetworkBackend,
 		CreatedAt:         time.Now().UTC().Truncate(time.Second),
+	}
+	switch o.Runtime {
+	case "", "containerd":
+	case RuntimeFake:
+		// No containers, so no pod netns either: the host driver's single node.
+		cfg.Runtime, cfg.Driver = RuntimeFake, "host"
+	default:
+		return cfg, false, fmt.Errorf("unknown runtime %q: use containerd or fake", o.Runtime)
 	}
 	if cfg.Driver == "" {
 		cfg.Driver = "netns"
@@ -139,7 +151,7 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 
 // spawnDaemon starts `nanokube daemon` detached in its own session, with its
 // output appended to daemon.log, and relays its progress report.
-func spawnDaemon(ctx context.Context, p Profile, exe string, out io.Writer, begin time.Time) error {
+func spawnDaemon(ctx context.Context, p Profile, exe, pprofAddr string, out io.Writer, begin time.Time) error {
 	logf, err := os.OpenFile(p.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open daemon log: %w", err)
@@ -150,7 +162,11 @@ func spawnDaemon(ctx context.Context, p Profile, exe string, out io.Writer, begi
 		return fmt.Errorf("create progress pipe: %w", err)
 	}
 	defer pr.Close()
-	cmd := exec.Command(exe, "daemon", "--profile", p.Name)
+	args := []string{"daemon", "--profile", p.Name}
+	if pprofAddr != "" {
+		args = append(args, "--pprof-addr", pprofAddr)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "NANOKUBE_HOME="+p.Home, fmt.Sprintf("NANOKUBE_PROGRESS_FD=%d", ProgressFD))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{pw} // fd 3 = ProgressFD

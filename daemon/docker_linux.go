@@ -21,7 +21,7 @@ import (
 // setupDocker builds the Docker API over the cluster's image store and
 // listens on the profile's docker.sock (`nanokube docker-env`). BuildKit
 // itself starts on the first build.
-func (s *System) setupDocker(rt *runtime.Runtime) error {
+func (s *System) setupDocker(rt *runtime.ContainerdRuntime) error {
 	p := s.cfg.Profile
 	cdCfg := containerdConfig(p, s.cfg.Cluster, nil)
 	addr := cdCfg.Address
@@ -64,6 +64,9 @@ func (s *System) setupDocker(rt *runtime.Runtime) error {
 
 // serveDocker answers the Docker API until ctx ends.
 func (s *System) serveDocker(ctx context.Context) error {
+	if s.docker == nil {
+		return nil // the fake runtime has no images to serve
+	}
 	if err := s.docker.Serve(ctx, s.dockerLis); err != nil {
 		return fmt.Errorf("serve the Docker API: %w", err)
 	}

@@ -27,6 +27,8 @@ import (
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/network"
 	"github.com/nanokube/nanokube/runtime"
+	"github.com/nanokube/nanokube/runtime/fake"
+	"github.com/nanokube/nanokube/version"
 )
 
 // nodeRun is one node of the running cluster: its agent and the node-local
@@ -68,17 +70,28 @@ func (s *System) buildNode(n cluster.NodeState, controlPlane bool) (*nodeRun, er
 		return nil, fmt.Errorf("node %s network policy: %w", n.Name, err)
 	}
 	runners = append(runners, pol.Run)
-	a, err := agent.New(agent.Config{
+	acfg := agent.Config{
 		NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: controlPlane, Client: s.cs, Runtime: s.rt,
 		RuntimeVersion: "containerd://" + s.cdVer, PodNet: pn, RootDir: s.nodeDir(n.Name),
 		ClusterDNS: clusterDNSIP, ClusterDomain: "cluster.local", Annotations: annotations, Log: s.log,
 		CgroupRoot: path.Join("/", runtime.Namespace(s.cfg.Profile.Name), n.Name),
-	})
+	}
+	if s.fake != nil {
+		// Pods get addresses of the whole cluster range (the host driver
+		// has one node) and no netns; the node takes as many as kwok's.
+		acfg.Runtime, acfg.RuntimeVersion, acfg.CgroupRoot = s.fake, "fake://"+version.Version, ""
+		acfg.Sandboxes = fake.NewSandboxes(filepath.Join(s.cfg.Profile.RunDir(), "fake-netns"), pn.ClusterCIDR)
+		acfg.MaxPods = fakeMaxPods
+	}
+	a, err := agent.New(acfg)
 	if err != nil {
 		return nil, fmt.Errorf("build agent of node %s: %w", n.Name, err)
 	}
 	return &nodeRun{state: n, agent: a, runners: append(runners, a.Run), done: make(chan struct{})}, nil
 }
+
+// fakeMaxPods is the pod capacity of a node with the fake runtime.
+const fakeMaxPods = 10000
 
 func (s *System) nodeDir(name string) string { return filepath.Join(s.cfg.Profile.Dir, "nodes", name) }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/nanokube/nanokube/metrics"
 	"github.com/nanokube/nanokube/network"
 	"github.com/nanokube/nanokube/runtime"
+	"github.com/nanokube/nanokube/runtime/fake"
 	"github.com/nanokube/nanokube/scheduler"
 	"github.com/nanokube/nanokube/store"
 	"github.com/nanokube/nanokube/version"
@@ -64,9 +65,12 @@ type System struct {
 	dockerLis net.Listener
 
 	cs    kubernetes.Interface
-	rt    *runtime.Runtime
+	rt    *runtime.ContainerdRuntime // nil with the fake runtime
 	cdVer string
-	dns   *network.DNS
+	// fake is the in-memory runtime of --runtime=fake (no containerd,
+	// no pod netns).
+	fake *fake.Runtime
+	dns  *network.DNS
 
 	// nodes are the running nodes; mu guards them and state, nodeOps
 	// serialises node add/delete.
@@ -187,28 +191,14 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
-	// containerd writes to its own file, not through a pipe to us: it must
-	// outlive a kill -9 of the daemon without dying of SIGPIPE.
-	cdLog, err := os.OpenFile(filepath.Join(p.Dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open containerd log: %w", err)
-	}
-	defer cdLog.Close()
-	s.cd, err = runtime.StartContainerd(ctx, containerdConfig(p, cfg.Cluster, cdLog))
-	if err != nil {
-		return nil, fmt.Errorf("start containerd: %w", err)
-	}
-	ver, err := s.cd.Client().Version(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("containerd version: %w", err)
-	}
-	cfg.Progress.Step("Started containerd %s", ver.Version)
-	s.rt, s.cdVer = runtime.New(s.cd.Client(), runtime.Namespace(p.Name)), ver.Version
 	s.serveMetrics()
-	if err := s.startServices(ctx, cs); err != nil {
-		return nil, err
-	}
-	if err := s.setupDocker(s.rt); err != nil {
+	if cfg.Cluster.Runtime == cluster.RuntimeFake {
+		s.fake = fake.New()
+		cfg.Progress.Step("Using the fake runtime (no containers run)")
+		if err := s.startServices(ctx, cs); err != nil {
+			return nil, err
+		}
+	} else if err := s.startContainerd(ctx, cs); err != nil {
 		return nil, err
 	}
 	s.nodes = map[string]*nodeRun{}
@@ -231,6 +221,36 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// startContainerd starts the runtime, then the services and the Docker
+// API that use it.
+func (s *System) startContainerd(ctx context.Context, cs kubernetes.Interface) error {
+	p := s.cfg.Profile
+	// containerd writes to its own file, not through a pipe to us: it must
+	// outlive a kill -9 of the daemon without dying of SIGPIPE.
+	cdLog, err := os.OpenFile(filepath.Join(p.Dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open containerd log: %w", err)
+	}
+	defer cdLog.Close()
+	s.cd, err = runtime.StartContainerd(ctx, containerdConfig(p, s.cfg.Cluster, cdLog))
+	if err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	ver, err := s.cd.Client().Version(ctx)
+	if err != nil {
+		return fmt.Errorf("containerd version: %w", err)
+	}
+	s.cfg.Progress.Step("Started containerd %s", ver.Version)
+	s.rt, s.cdVer = runtime.New(s.cd.Client(), runtime.Namespace(p.Name)), ver.Version
+	if err := s.startServices(ctx, cs); err != nil {
+		return err
+	}
+	if err := s.setupDocker(s.rt); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Run runs every part until ctx ends, then stops them in reverse order.

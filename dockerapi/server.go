@@ -33,14 +33,14 @@ const (
 
 // Config is what the Docker API is built from.
 type Config struct {
-	Containerd  *client.Client   // the cluster's containerd
-	Runtime     *runtime.Runtime // the same store, for image import
-	Address     string           // containerd's socket, for BuildKit's worker
-	Namespace   string           // containerd namespace of the profile
-	Snapshotter string           // the snapshotter pods use (built images are unpacked into it)
-	Root        string           // BuildKit's state (cache, history)
-	Name        string           // the profile, reported as the daemon's name
-	Version     string           // nanokube's version
+	Containerd  *client.Client             // the cluster's containerd
+	Runtime     *runtime.ContainerdRuntime // the same store, for image import
+	Address     string                     // containerd's socket, for BuildKit's worker
+	Namespace   string                     // containerd namespace of the profile
+	Snapshotter string                     // the snapshotter pods use (built images are unpacked into it)
+	Root        string                     // BuildKit's state (cache, history)
+	Name        string                     // the profile, reported as the daemon's name
+	Version     string                     // nanokube's version
 	// Pod returns a pod by namespace and name, for container names, restart
 	// counts and start times.
 	Pod func(namespace, name string) (*corev1.Pod, bool)

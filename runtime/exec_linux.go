@@ -48,7 +48,7 @@ const outputDrain = 2 * time.Second
 // environment, user and working directory, and returns its exit code.
 // When stdin ends the command's stdin is closed; when ctx ends the command
 // is killed.
-func (r *Runtime) Exec(ctx context.Context, id string, s ExecSpec) (int, error) {
+func (r *ContainerdRuntime) Exec(ctx context.Context, id string, s ExecSpec) (int, error) {
 	if len(s.Cmd) == 0 {
 		return 0, errors.New("exec: no command")
 	}
@@ -142,7 +142,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, s ExecSpec) (int, error) 
 
 // runningTask loads a container's task and its spec; ErrNotRunning when
 // there is no running task.
-func (r *Runtime) runningTask(ctx context.Context, id string) (client.Task, *oci.Spec, error) {
+func (r *ContainerdRuntime) runningTask(ctx context.Context, id string) (client.Task, *oci.Spec, error) {
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil, nil, ErrNotRunning

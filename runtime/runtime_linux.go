@@ -27,8 +27,8 @@ import (
 // ErrImageNotFound: the image is not in the store.
 var ErrImageNotFound = errors.New("image not found")
 
-// Runtime runs containers in one containerd namespace.
-type Runtime struct {
+// ContainerdRuntime runs containers in one containerd namespace.
+type ContainerdRuntime struct {
 	c           *client.Client
 	ns          string
 	snapshotter string
@@ -39,16 +39,16 @@ type Runtime struct {
 }
 
 // New returns the runtime for namespace ns.
-func New(c *client.Client, ns string) *Runtime {
-	r := &Runtime{c: c, ns: ns, snapshotter: "overlayfs"}
+func New(c *client.Client, ns string) *ContainerdRuntime {
+	r := &ContainerdRuntime{c: c, ns: ns, snapshotter: "overlayfs"}
 	r.cg, _ = DetectCgroups()
 	return r
 }
 
 // Cgroups is the host's cgroup hierarchy, or nil when it was not found.
-func (r *Runtime) Cgroups() *Cgroups { return r.cg }
+func (r *ContainerdRuntime) Cgroups() *Cgroups { return r.cg }
 
-func (r *Runtime) ctx(ctx context.Context) context.Context {
+func (r *ContainerdRuntime) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, r.ns)
 }
 
@@ -60,7 +60,7 @@ type Image struct {
 }
 
 // ImportImage loads a docker-save or OCI archive and unpacks it.
-func (r *Runtime) ImportImage(ctx context.Context, rd io.Reader) ([]Image, error) {
+func (r *ContainerdRuntime) ImportImage(ctx context.Context, rd io.Reader) ([]Image, error) {
 	ctx = r.ctx(ctx)
 	imgs, err := r.c.Import(ctx, rd, client.WithAllPlatforms(false))
 	if err != nil {
@@ -77,7 +77,7 @@ func (r *Runtime) ImportImage(ctx context.Context, rd io.Reader) ([]Image, error
 	return out, nil
 }
 
-func (r *Runtime) describe(ctx context.Context, i client.Image) Image {
+func (r *ContainerdRuntime) describe(ctx context.Context, i client.Image) Image {
 	im := Image{Ref: i.Name()}
 	if cfg, err := i.Config(ctx); err == nil {
 		im.Digest = cfg.Digest.String()
@@ -87,7 +87,7 @@ func (r *Runtime) describe(ctx context.Context, i client.Image) Image {
 }
 
 // GetImage finds a stored image by reference.
-func (r *Runtime) GetImage(ctx context.Context, ref string) (Image, error) {
+func (r *ContainerdRuntime) GetImage(ctx context.Context, ref string) (Image, error) {
 	ctx = r.ctx(ctx)
 	i, err := r.c.GetImage(ctx, NormalizeRef(ref))
 	if errdefs.IsNotFound(err) {
@@ -100,7 +100,7 @@ func (r *Runtime) GetImage(ctx context.Context, ref string) (Image, error) {
 }
 
 // PullImage pulls and unpacks ref.
-func (r *Runtime) PullImage(ctx context.Context, ref string) (Image, error) {
+func (r *ContainerdRuntime) PullImage(ctx context.Context, ref string) (Image, error) {
 	ctx = r.ctx(ctx)
 	i, err := r.c.Pull(ctx, NormalizeRef(ref), client.WithPullUnpack, client.WithPullSnapshotter(r.snapshotter))
 	if err != nil {
@@ -110,7 +110,7 @@ func (r *Runtime) PullImage(ctx context.Context, ref string) (Image, error) {
 }
 
 // ListImages lists stored images.
-func (r *Runtime) ListImages(ctx context.Context) ([]Image, error) {
+func (r *ContainerdRuntime) ListImages(ctx context.Context) ([]Image, error) {
 	ctx = r.ctx(ctx)
 	imgs, err := r.c.ListImages(ctx)
 	if err != nil {
@@ -124,7 +124,7 @@ func (r *Runtime) ListImages(ctx context.Context) ([]Image, error) {
 }
 
 // RemoveImage deletes an image.
-func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+func (r *ContainerdRuntime) RemoveImage(ctx context.Context, ref string) error {
 	return r.c.ImageService().Delete(r.ctx(ctx), NormalizeRef(ref), images.SynchronousDelete())
 }
 
@@ -165,7 +165,7 @@ type ContainerSpec struct {
 
 // Run creates and starts a container; its output goes to LogPath, written
 // by the shim so it keeps flowing if the daemon dies.
-func (r *Runtime) Run(ctx context.Context, s ContainerSpec) error {
+func (r *ContainerdRuntime) Run(ctx context.Context, s ContainerSpec) error {
 	ctx = r.ctx(ctx)
 	img, err := r.c.GetImage(ctx, NormalizeRef(s.Image))
 	if err != nil {
@@ -308,7 +308,7 @@ type Status struct {
 }
 
 // Inspect returns a container's state.
-func (r *Runtime) Inspect(ctx context.Context, id string) (Status, error) {
+func (r *ContainerdRuntime) Inspect(ctx context.Context, id string) (Status, error) {
 	ctx = r.ctx(ctx)
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if err != nil {
@@ -317,7 +317,7 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (Status, error) {
 	return r.status(ctx, ctr)
 }
 
-func (r *Runtime) status(ctx context.Context, ctr client.Container) (Status, error) {
+func (r *ContainerdRuntime) status(ctx context.Context, ctr client.Container) (Status, error) {
 	info, err := ctr.Info(ctx)
 	if err != nil {
 		return Status{}, err
@@ -357,7 +357,7 @@ func (r *Runtime) status(ctx context.Context, ctr client.Container) (Status, err
 }
 
 // List returns the containers carrying all the given labels.
-func (r *Runtime) List(ctx context.Context, labels map[string]string) ([]Status, error) {
+func (r *ContainerdRuntime) List(ctx context.Context, labels map[string]string) ([]Status, error) {
 	ctx = r.ctx(ctx)
 	var filters []string
 	for k, v := range labels {
@@ -389,7 +389,7 @@ func joinFilters(fs []string) string {
 }
 
 // Wait returns a channel that gets the container's exit code.
-func (r *Runtime) Wait(ctx context.Context, id string) (<-chan uint32, error) {
+func (r *ContainerdRuntime) Wait(ctx context.Context, id string) (<-chan uint32, error) {
 	ctx = r.ctx(ctx)
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if err != nil {
@@ -417,7 +417,7 @@ func (r *Runtime) Wait(ctx context.Context, id string) (<-chan uint32, error) {
 }
 
 // Stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
-func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+func (r *ContainerdRuntime) Stop(ctx context.Context, id string, grace time.Duration) error {
 	ctx = r.ctx(ctx)
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -459,7 +459,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 }
 
 // Remove deletes the container's task, container and snapshot.
-func (r *Runtime) Remove(ctx context.Context, id string) error {
+func (r *ContainerdRuntime) Remove(ctx context.Context, id string) error {
 	ctx = r.ctx(ctx)
 	defer r.dropStdio(id)
 	ctr, err := r.c.LoadContainer(ctx, id)
@@ -482,7 +482,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 
 // RemoveAll deletes every container and image of the namespace, then the
 // namespace itself (used by delete).
-func (r *Runtime) RemoveAll(ctx context.Context) error {
+func (r *ContainerdRuntime) RemoveAll(ctx context.Context) error {
 	all, err := r.List(ctx, nil)
 	if err != nil {
 		return err

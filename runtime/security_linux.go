@@ -128,7 +128,7 @@ func withSupplementalGroups(gids []uint32) oci.SpecOpts {
 }
 
 // ImageUser is the USER of an image's config ("" for none).
-func (r *Runtime) ImageUser(ctx context.Context, ref string) (string, error) {
+func (r *ContainerdRuntime) ImageUser(ctx context.Context, ref string) (string, error) {
 	ctx = r.ctx(ctx)
 	img, err := r.c.GetImage(ctx, NormalizeRef(ref))
 	if err != nil {

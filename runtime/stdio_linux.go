@@ -149,7 +149,7 @@ func (o output) Write(p []byte) (int, error) {
 
 // closeStdin closes the container's stdin: our end of the fifo, then the
 // shim's.
-func (r *Runtime) closeStdin(ctx context.Context, s *stdio) {
+func (r *ContainerdRuntime) closeStdin(ctx context.Context, s *stdio) {
 	s.mu.Lock()
 	already := s.stdinClosed || s.stdin == nil
 	s.stdinClosed = true
@@ -176,13 +176,13 @@ func (s *stdio) close() {
 	s.log.Close()
 }
 
-func (r *Runtime) stdioOf(id string) *stdio {
+func (r *ContainerdRuntime) stdioOf(id string) *stdio {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stdio[id]
 }
 
-func (r *Runtime) setStdio(id string, s *stdio) {
+func (r *ContainerdRuntime) setStdio(id string, s *stdio) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stdio == nil {
@@ -191,7 +191,7 @@ func (r *Runtime) setStdio(id string, s *stdio) {
 	r.stdio[id] = s
 }
 
-func (r *Runtime) dropStdio(id string) {
+func (r *ContainerdRuntime) dropStdio(id string) {
 	r.mu.Lock()
 	s := r.stdio[id]
 	delete(r.stdio, id)
@@ -201,7 +201,7 @@ func (r *Runtime) dropStdio(id string) {
 	}
 }
 
-func (r *Runtime) task(ctx context.Context, id string) (client.Task, error) {
+func (r *ContainerdRuntime) task(ctx context.Context, id string) (client.Task, error) {
 	ctr, err := r.c.LoadContainer(ctx, id)
 	if err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func (r *Runtime) task(ctx context.Context, id string) (client.Task, error) {
 // Reattach connects the runtime again to the stdio of a running container
 // created with stdin or a terminal, after a restart of the daemon; a no-op
 // for other containers and for those already connected.
-func (r *Runtime) Reattach(ctx context.Context, id, logPath string) error {
+func (r *ContainerdRuntime) Reattach(ctx context.Context, id, logPath string) error {
 	if r.stdioOf(id) != nil {
 		return nil
 	}
@@ -259,7 +259,7 @@ type AttachIO struct {
 // without a terminal gets its stdin closed and the session goes on until
 // the container exits; otherwise the session detaches. A stdinOnce
 // container's stdin is closed after its first session.
-func (r *Runtime) Attach(ctx context.Context, id string, a AttachIO) error {
+func (r *ContainerdRuntime) Attach(ctx context.Context, id string, a AttachIO) error {
 	s := r.stdioOf(id)
 	if s == nil {
 		return ErrNoStdio
@@ -345,7 +345,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, a AttachIO) error {
 
 // drained waits up to d for a stdio container's output to be copied
 // after its exit, so its log is complete when the exit is reported.
-func (r *Runtime) drained(id string, d time.Duration) {
+func (r *ContainerdRuntime) drained(id string, d time.Duration) {
 	s := r.stdioOf(id)
 	if s == nil {
 		return

@@ -69,7 +69,7 @@ func TestStdioSessions(t *testing.T) {
 	for _, o := range opts {
 		o(&streams)
 	}
-	r := &Runtime{}
+	r := &ContainerdRuntime{}
 	r.setStdio("c", s)
 	out, errOut := streams.Stdout, streams.Stderr
 	io.WriteString(out, "before\n")
@@ -164,7 +164,7 @@ func TestStdioReplayAfterExit(t *testing.T) {
 	if streams.Stderr != nil {
 		t.Error("a terminal container has a separate stderr")
 	}
-	r := &Runtime{}
+	r := &ContainerdRuntime{}
 	r.setStdio("c", s)
 	io.WriteString(streams.Stdout, "hi\r\n")
 	close(s.done)

@@ -39,7 +39,7 @@ func imageCommand() *cli.Command {
 						defer f.Close()
 						r = f
 					}
-					return withRuntime(c, func(ctx context.Context, rt *runtime.Runtime) error {
+					return withRuntime(c, func(ctx context.Context, rt *runtime.ContainerdRuntime) error {
 						imgs, err := rt.ImportImage(ctx, r)
 						if err != nil {
 							return err
@@ -56,7 +56,7 @@ func imageCommand() *cli.Command {
 				Aliases: []string{"list"},
 				Usage:   "list the cluster's images",
 				Action: func(c *cli.Context) error {
-					return withRuntime(c, func(ctx context.Context, rt *runtime.Runtime) error {
+					return withRuntime(c, func(ctx context.Context, rt *runtime.ContainerdRuntime) error {
 						imgs, err := rt.ListImages(ctx)
 						if err != nil {
 							return err
@@ -82,7 +82,7 @@ func imageCommand() *cli.Command {
 					if c.NArg() == 0 {
 						return usageError(c, fmt.Errorf("expected at least one image reference"))
 					}
-					return withRuntime(c, func(ctx context.Context, rt *runtime.Runtime) error {
+					return withRuntime(c, func(ctx context.Context, rt *runtime.ContainerdRuntime) error {
 						for _, ref := range c.Args().Slice() {
 							if err := rt.RemoveImage(ctx, ref); err != nil {
 								return fmt.Errorf("remove %s: %w", ref, err)
@@ -98,7 +98,7 @@ func imageCommand() *cli.Command {
 }
 
 // withRuntime connects to the running profile's containerd.
-func withRuntime(c *cli.Context, fn func(context.Context, *runtime.Runtime) error) error {
+func withRuntime(c *cli.Context, fn func(context.Context, *runtime.ContainerdRuntime) error) error {
 	p, err := profileOf(c)
 	if err != nil {
 		return err

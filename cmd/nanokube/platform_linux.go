@@ -20,6 +20,8 @@ func daemonCommand() *cli.Command {
 		Hidden: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "cleanup", Usage: "remove everything the profile made on this host and exit"},
+			&cli.StringFlag{Name: "runtime", Usage: "override the profile's runtime: containerd or fake (in-memory containers)"},
+			&cli.StringFlag{Name: "pprof-addr", Usage: "serve net/http/pprof on this address"},
 		},
 		Action: func(c *cli.Context) error {
 			p, err := profileOf(c)
@@ -29,7 +31,7 @@ func daemonCommand() *cli.Command {
 			if c.Bool("cleanup") {
 				return daemon.Cleanup(c.Context, p)
 			}
-			return daemon.Main(c.Context, p)
+			return daemon.Main(c.Context, p, daemon.Options{Runtime: c.String("runtime"), PprofAddr: c.String("pprof-addr")})
 		},
 	}
 }

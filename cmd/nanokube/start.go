@@ -18,6 +18,8 @@ func startCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "upstream DNS servers for names outside the cluster (default: the host's)"},
 			&cli.BoolFlag{Name: "host-access", Value: true, Usage: "route the pod and service ranges from the host"},
 			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s)"},
+			&cli.StringFlag{Name: "runtime", Value: "containerd", Hidden: true, Usage: "containerd, or fake (in-memory containers for benchmarks; implies --driver=host)"},
+			&cli.StringFlag{Name: "pprof-addr", Hidden: true, Usage: "the daemon serves net/http/pprof on this address (e.g. 127.0.0.1:6060)"},
 			&cli.StringFlag{Name: "network-backend", Value: "vxlan", Usage: "how nodes reach each other's pods: vxlan (flannel's overlay) or host-gw (routes over the profile bridge)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -43,6 +45,8 @@ func startCommand() *cli.Command {
 				HostAccess:        c.Bool("host-access"),
 				ExtraConfig:       c.StringSlice("extra-config"),
 				NetworkBackend:    c.String("network-backend"),
+				Runtime:           c.String("runtime"),
+				PprofAddr:         c.String("pprof-addr"),
 				Executable:        exe,
 				Out:               c.App.Writer,
 			})
