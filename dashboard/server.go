@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Header is the request header the dashboard's page sends with every
@@ -99,7 +101,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.files.ServeHTTP(w, r)
 		return
 	}
-	if r.Header.Get("Upgrade") != "" || headerHasToken(r.Header, "Connection", "upgrade") {
+	if r.Header.Get("Upgrade") != "" || httpguts.HeaderValuesContainsToken(r.Header.Values("Connection"), "upgrade") {
 		http.Error(w, "streaming (exec, attach, port-forward) is not served by the dashboard: use kubectl", http.StatusBadRequest)
 		return
 	}
@@ -133,17 +135,6 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(strings.Trim(h, "[]"))
 	return ip != nil && ip.IsLoopback()
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Serve answers on ln until ctx ends, then lets requests in flight (open
