@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -21,8 +22,11 @@ const limitRangerAnnotation = "kubernetes.io/limit-ranger"
 
 // mutatingAdmission runs kube-apiserver's mutating plugins that need other
 // objects, before the kind's create preparation: LimitRanger's defaults
-// and Priority.
+// and Priority for pods, DefaultIngressClass for Ingresses.
 func (s *Server) mutatingAdmission(res *registry.Resource, obj runtime.Object) error {
+	if ing, ok := obj.(*networkingv1.Ingress); ok {
+		return s.admitDefaultIngressClass(ing)
+	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil
