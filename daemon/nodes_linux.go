@@ -69,7 +69,7 @@ func (s *System) buildNode(n cluster.NodeState, controlPlane bool) (*nodeRun, er
 	if err != nil {
 		return nil, fmt.Errorf("node %s network policy: %w", n.Name, err)
 	}
-	runners = append(runners, pol.Run)
+	runners = append(runners, pol.Run, s.nodeIngress(n))
 	acfg := agent.Config{
 		NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: controlPlane, Client: s.cs, Runtime: s.rt,
 		RuntimeVersion: "containerd://" + s.cdVer, PodNet: pn, RootDir: s.nodeDir(n.Name),

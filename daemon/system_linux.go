@@ -32,6 +32,7 @@ import (
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/controller"
 	"github.com/nanokube/nanokube/dockerapi"
+	"github.com/nanokube/nanokube/ingress"
 	"github.com/nanokube/nanokube/internal/satoken"
 	"github.com/nanokube/nanokube/metrics"
 	"github.com/nanokube/nanokube/network"
@@ -71,6 +72,7 @@ type System struct {
 	// no pod netns).
 	fake *fake.Runtime
 	dns  *network.DNS
+	ing  *ingress.Controller
 
 	// nodes are the running nodes; mu guards them and state, nodeOps
 	// serialises node add/delete.
@@ -192,6 +194,9 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}
 	s.serveMetrics()
+	if err := s.setupIngress(); err != nil {
+		return nil, err
+	}
 	if cfg.Cluster.Runtime == cluster.RuntimeFake {
 		s.fake = fake.New()
 		cfg.Progress.Step("Using the fake runtime (no containers run)")
@@ -281,6 +286,9 @@ func (s *System) Run(ctx context.Context) error {
 			return nil
 		}
 		if err := s.saveState(); err != nil {
+			return err
+		}
+		if err := s.ing.EnsureClass(gctx); err != nil {
 			return err
 		}
 		s.cfg.Progress.Step("API server ready at %s", s.state.APIEndpoint)
