@@ -115,6 +115,9 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if rep.Network, err = netBench(ctx, l, binary); err != nil {
 		return nil, err
 	}
+	if rep.Ingress, err = ingressBench(ctx, l, binary); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

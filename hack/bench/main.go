@@ -32,6 +32,7 @@ type Report struct {
 	DockerBuild DockerBuildResult  `json:"docker_build"`
 	Network     NetResult          `json:"pod_network"`
 	DNS         map[string]float64 `json:"dns"`
+	Ingress     IngressResult      `json:"ingress"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -44,8 +45,16 @@ func main() {
 	objects := flag.Int("objects", 2000, "objects created per API scenario")
 	pods := flag.Int("pods", 100, "pods started for the pod start latency (one at a time, then at once)")
 	netOnly := flag.Bool("net-only", false, "only the pod network and DNS benchmarks")
+	ingressOnly := flag.Bool("ingress-only", false, "only the ingress benchmark")
 	flag.Parse()
 	ctx := context.Background()
+	if *ingressOnly {
+		if err := runIngressOnly(ctx, *binary); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *netOnly {
 		if err := runNetOnly(ctx, *binary); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
