@@ -64,7 +64,7 @@ type testProxy struct {
 	srv   *httptest.Server
 }
 
-func newTestProxy(t *testing.T, tbl *Table) *testProxy {
+func newTestProxy(t testing.TB, tbl *Table) *testProxy {
 	tp := &testProxy{}
 	tp.table.Store(tbl)
 	var d net.Dialer
