@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,6 +264,27 @@ func TestIntegrationIngress(t *testing.T) {
 	insecure.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	if a, err := ingressGet(insecure, "https://other.test/"); err != nil || a.code != 404 || a.certCN != "nanokube Ingress Fake Certificate" {
 		t.Errorf("https://other.test/: %+v %v, want 404 with the fallback certificate", a, err)
+	}
+
+	// A changed Ingress applies to the next request on a kept-alive
+	// connection: nothing restarts, nothing is dropped.
+	keep := resolveClient(ip1, ca.pool)
+	keep.Transport.(*http.Transport).DisableKeepAlives = false
+	var dials atomic.Int32
+	keep.Transport.(*http.Transport).DialContext = func(ctx context.Context, proto, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return network.DialContext(ctx, theLab.Netns, proto, net.JoinHostPort(ip1, "80"))
+	}
+	if a, err := ingressGet(keep, "http://app.test/exact"); err != nil || a.body != "beta" {
+		t.Fatalf("GET app.test/exact before the change: %+v %v", a, err)
+	}
+	k("patch", "ingress", "web", "--type=json", `-p=[{"op":"replace","path":"/spec/rules/0/http/paths/2/backend/service/name","value":"alpha"}]`)
+	eventually(t, "the changed rule applies on the same connection", 20*time.Second, func() (bool, string) {
+		a, err := ingressGet(keep, "http://app.test/exact")
+		return err == nil && a.body == "alpha", fmt.Sprintf("%+v %v", a, err)
+	})
+	if n := dials.Load(); n != 1 {
+		t.Errorf("the client connected %d times across the change, want once", n)
 	}
 
 	// A renewed certificate in the Secret is served from the next
