@@ -259,11 +259,25 @@ func TestIntegrationIngress(t *testing.T) {
 		}
 	}
 
+	// An Ingress with only a default backend catches every host no rule
+	// matches.
+	l.apply(t, p, &networkingv1.Ingress{TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"}, ObjectMeta: metav1.ObjectMeta{Name: "catchall"},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: "beta", Port: networkingv1.ServiceBackendPort{Number: 80}}}}})
+	c1 := resolveClient(ip1, ca.pool)
+	eventually(t, "the default backend serves unknown hosts", 20*time.Second, func() (bool, string) {
+		a, err := ingressGet(c1, "http://unknown.test/")
+		return err == nil && a.code == 200 && a.body == "beta", fmt.Sprintf("%+v %v", a, err)
+	})
+	if a, err := ingressGet(c1, "http://app.test/"); err != nil || a.body != "alpha" {
+		t.Errorf("app.test/ with a default backend around: %+v %v, want alpha", a, err)
+	}
+
 	// A certificate for a name without its own: the self-signed fallback.
 	insecure := resolveClient(ip1, nil)
 	insecure.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-	if a, err := ingressGet(insecure, "https://other.test/"); err != nil || a.code != 404 || a.certCN != "nanokube Ingress Fake Certificate" {
-		t.Errorf("https://other.test/: %+v %v, want 404 with the fallback certificate", a, err)
+	if a, err := ingressGet(insecure, "https://other.test/"); err != nil || a.code != 200 || a.body != "beta" || a.certCN != "nanokube Ingress Fake Certificate" {
+		t.Errorf("https://other.test/: %+v %v, want the default backend with the fallback certificate", a, err)
 	}
 
 	// A changed Ingress applies to the next request on a kept-alive
