@@ -194,3 +194,75 @@ func TestProxyReload(t *testing.T) {
 		t.Errorf("connections: %d requests, %d on a reused connection; want the second on the first's connection", conns.Load(), reused.Load())
 	}
 }
+
+// TestProxyReloadUnderLoad: requests in flight and on kept-alive
+// connections all succeed while the table is swapped over and over.
+func TestProxyReloadUnderLoad(t *testing.T) {
+	a, b := echo(t, "a"), echo(t, "b")
+	src := newSource()
+	rules := ingsOf(ing("web", 1, map[string][]pathSpec{"app.test": {{"/", "Prefix", "svc"}}}))
+	src.serviceAt("svc", a.Listener.Addr().String())
+	tp := newTestProxy(t, Build(rules, src, nil))
+	c := tp.srv.Client()
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	var served atomic.Int64
+	progress := make(chan struct{}, 1)
+	for range 8 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", tp.srv.URL+"/", nil)
+				req.Host = "app.test"
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				served.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	pending := 8 // workers that have not reported on errs yet
+reload:
+	for i := range 200 {
+		// Swap only after a request completed on the previous table.
+		select {
+		case <-progress:
+		case err := <-errs:
+			t.Errorf("request during reloads: %v", err)
+			pending--
+			break reload
+		}
+		addr := a.Listener.Addr().String()
+		if i%2 == 1 {
+			addr = b.Listener.Addr().String()
+		}
+		src.serviceAt("svc", addr)
+		tp.table.Store(Build(rules, src, nil))
+	}
+	close(stop)
+	for range pending {
+		if err := <-errs; err != nil {
+			t.Errorf("request during reloads: %v", err)
+		}
+	}
+	if served.Load() < 200 {
+		t.Errorf("%d requests during 200 reloads, want at least one per table", served.Load())
+	}
+}
