@@ -23,6 +23,13 @@ const limitRangerAnnotation = "kubernetes.io/limit-ranger"
 // objects, before the kind's create preparation: LimitRanger's defaults
 // and Priority.
 func (s *Server) mutatingAdmission(res *registry.Resource, obj runtime.Object) error {
+	switch o := obj.(type) {
+	case *corev1.PersistentVolumeClaim:
+		return s.admitClaim(o)
+	case *corev1.PersistentVolume:
+		addFinalizer(&o.Finalizers, finalizerPVProtection)
+		return nil
+	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil
