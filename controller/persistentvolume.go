@@ -86,8 +86,20 @@ func NewPersistentVolume(cfg PersistentVolumeConfig) (*PersistentVolume, error) 
 		if m, ok := metaOf(obj); ok {
 			c.w.queue.Add("pv/" + m.GetName())
 		}
-		if pv, ok := obj.(*corev1.PersistentVolume); ok && pv.Spec.ClaimRef != nil {
+		pv, ok := obj.(*corev1.PersistentVolume)
+		if !ok {
+			return
+		}
+		if pv.Spec.ClaimRef != nil {
 			c.w.queue.Add("pvc/" + pv.Spec.ClaimRef.Namespace + "/" + pv.Spec.ClaimRef.Name)
+			return
+		}
+		// A free volume may fit claims that wait.
+		claims, _ := c.claims.List(labels.Everything())
+		for _, pvc := range claims {
+			if pvc.Spec.VolumeName == "" {
+				c.w.queue.Add("pvc/" + pvc.Namespace + "/" + pvc.Name)
+			}
 		}
 	}
 	if _, err := pvcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: claimKey, UpdateFunc: func(_, o any) { claimKey(o) },
@@ -338,7 +350,7 @@ func (c *PersistentVolume) findVolume(pvc *corev1.PersistentVolumeClaim) (*corev
 			}
 			continue
 		}
-		if pv.Status.Phase == corev1.VolumeAvailable || pv.Status.Phase == "" {
+		if pv.Status.Phase == corev1.VolumeAvailable || pv.Status.Phase == corev1.VolumePending || pv.Status.Phase == "" {
 			if volumeFits(pvc, pv) {
 				fit = append(fit, pv)
 			}
