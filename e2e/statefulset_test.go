@@ -95,6 +95,12 @@ spec:
 		t.Errorf("volumes: %q", got)
 	}
 	t.Log(k("get", "pvc,pv"))
+	if sc := k("get", "sc"); !strings.HasPrefix(sc, "NAME") || !strings.Contains(sc, "standard (default)   nanokube.io/hostpath   Delete          WaitForFirstConsumer   true") {
+		t.Errorf("kubectl get sc:\n%s", sc)
+	}
+	// Expansion: the class allows it, the claim's capacity follows.
+	k("patch", "pvc", "www-web-0", "-p", `{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}`)
+	k("wait", "--for=jsonpath={.status.capacity.storage}=2Gi", "pvc/www-web-0", "--timeout=30s")
 
 	// Stable DNS through the headless service.
 	ip0 := k("get", "pod", "web-0", "-o", "jsonpath={.status.podIP}")
