@@ -67,15 +67,18 @@ func TestDaemonSetHistory(t *testing.T) {
 		pods, _ := f.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		return len(pods.Items) == 1 && pods.Items[0].Labels[appsv1.DefaultDaemonSetUniqueLabelKey] == hash
 	})
-	set := func(img string) {
-		cur, _ := f.client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
-		cur.Spec.Template.Spec.Containers[0].Image = img
-		if _, err := f.client.AppsV1().DaemonSets("default").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	// The fake API lets a status write carry a stale spec, so the image
+	// is set again until the controller has seen it.
+	set := func(img string, cond func(map[string]appsv1.ControllerRevision) bool) {
+		eventually(t, "revisions after setting "+img, func() bool {
+			cur, _ := f.client.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+			if cur.Spec.Template.Spec.Containers[0].Image != img {
+				cur.Spec.Template.Spec.Containers[0].Image = img
+				f.client.AppsV1().DaemonSets("default").Update(ctx, cur, metav1.UpdateOptions{})
+			}
+			return cond(byImage())
+		})
 	}
-	set("agent:2")
-	eventually(t, "revision 2", func() bool { return byImage()["agent:2"].Revision == 2 })
-	set("agent:1")
-	eventually(t, "rollback moves revision 1 to 3", func() bool { r := byImage(); return r["agent:1"].Revision == 3 && len(r) == 2 })
+	set("agent:2", func(r map[string]appsv1.ControllerRevision) bool { return r["agent:2"].Revision == 2 })
+	set("agent:1", func(r map[string]appsv1.ControllerRevision) bool { return r["agent:1"].Revision == 3 && len(r) == 2 }) // rollback moves revision 1 to 3
 }

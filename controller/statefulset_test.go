@@ -205,18 +205,21 @@ func TestStatefulSetRevisionsAndRollback(t *testing.T) {
 		return out
 	}
 	eventually(t, "revision 1", func() bool { return revisions()["nginx:1"] == 1 })
-	setImage := func(img string) {
-		s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
-		s.Spec.Template.Spec.Containers[0].Image = img
-		s.Generation++
-		if _, err := f.client.AppsV1().StatefulSets("default").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	// The fake API lets a status write carry a stale spec, so the image
+	// is set again until the controller has seen it.
+	setImage := func(img string, cond func(map[string]int64) bool) {
+		eventually(t, "revisions after setting "+img, func() bool {
+			s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+			if s.Spec.Template.Spec.Containers[0].Image != img {
+				s.Spec.Template.Spec.Containers[0].Image = img
+				s.Generation++
+				f.client.AppsV1().StatefulSets("default").Update(ctx, s, metav1.UpdateOptions{})
+			}
+			return cond(revisions())
+		})
 	}
-	setImage("nginx:2")
-	eventually(t, "revision 2", func() bool { return revisions()["nginx:2"] == 2 })
-	setImage("nginx:1") // what kubectl rollout undo does
-	eventually(t, "revision 1 moved to 3", func() bool { r := revisions(); return r["nginx:1"] == 3 && r["nginx:2"] == 2 && len(r) == 2 })
+	setImage("nginx:2", func(r map[string]int64) bool { return r["nginx:2"] == 2 })
+	setImage("nginx:1", func(r map[string]int64) bool { return r["nginx:1"] == 3 && r["nginx:2"] == 2 && len(r) == 2 }) // what kubectl rollout undo does
 }
 
 func TestStatefulSetStatusCompletesUpdate(t *testing.T) {
