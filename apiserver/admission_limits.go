@@ -22,10 +22,17 @@ const limitRangerAnnotation = "kubernetes.io/limit-ranger"
 
 // mutatingAdmission runs kube-apiserver's mutating plugins that need other
 // objects, before the kind's create preparation: LimitRanger's defaults
-// and Priority for pods, DefaultIngressClass for Ingresses.
+// and Priority for pods, DefaultIngressClass for Ingresses,
+// DefaultStorageClass and in-use protection for claims and volumes.
 func (s *Server) mutatingAdmission(res *registry.Resource, obj runtime.Object) error {
-	if ing, ok := obj.(*networkingv1.Ingress); ok {
-		return s.admitDefaultIngressClass(ing)
+	switch o := obj.(type) {
+	case *networkingv1.Ingress:
+		return s.admitDefaultIngressClass(o)
+	case *corev1.PersistentVolumeClaim:
+		return s.admitClaim(o)
+	case *corev1.PersistentVolume:
+		addFinalizer(&o.Finalizers, finalizerPVProtection)
+		return nil
 	}
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -31,13 +33,16 @@ type DaemonSetConfig struct {
 // DaemonSet keeps one pod of each DaemonSet on every eligible node (node
 // selector, taints the template does not tolerate), pinned with the
 // required node affinity upstream uses, and reports its status. Template
-// changes replace pods node by node (RollingUpdate, maxUnavailable 1) or
-// wait for the user (OnDelete).
+// changes are ControllerRevisions (what `kubectl rollout history|undo`
+// read) and replace pods node by node (RollingUpdate, at most
+// maxUnavailable at once) or wait for the user (OnDelete).
 type DaemonSet struct {
 	cfg    DaemonSetConfig
 	ds     appslisters.DaemonSetLister
 	pods   corelisters.PodLister
 	nodes  corelisters.NodeLister
+	revs   appslisters.ControllerRevisionLister
+	hist   *history
 	synced []cache.InformerSynced
 	w      *worker
 	exp    *expectations
@@ -48,7 +53,9 @@ func NewDaemonSet(cfg DaemonSetConfig) (*DaemonSet, error) {
 	dsInf := cfg.Informers.Apps().V1().DaemonSets()
 	podInf := cfg.Informers.Core().V1().Pods()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
-	c := &DaemonSet{cfg: cfg, ds: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(), exp: newExpectations()}
+	revInf := cfg.Informers.Apps().V1().ControllerRevisions()
+	c := &DaemonSet{cfg: cfg, ds: dsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(), revs: revInf.Lister(), exp: newExpectations(),
+		hist: &history{client: cfg.Client, gvk: appsv1.SchemeGroupVersion.WithKind("DaemonSet")}}
 	c.w = newWorker("daemonset", cfg.Log, c.sync)
 	if _, err := dsInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
@@ -85,7 +92,15 @@ func NewDaemonSet(cfg DaemonSetConfig) (*DaemonSet, error) {
 	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: all, UpdateFunc: func(_, o any) { all(o) }, DeleteFunc: all}); err != nil {
 		return nil, err
 	}
-	c.synced = []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
+	revOwner := func(obj any) {
+		if key, ok := controllerKey(obj, "DaemonSet"); ok {
+			c.w.queue.Add(key)
+		}
+	}
+	if _, err := revInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: revOwner, DeleteFunc: revOwner}); err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, revInf.Informer().HasSynced}
 	return c, nil
 }
 
@@ -131,6 +146,10 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 		return err
 	}
 	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
+	revs, err := c.syncHistory(ctx, ds, hash)
+	if err != nil || revs == nil {
+		return err
+	}
 	byNode := map[string][]*corev1.Pod{}
 	for _, p := range pods {
 		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == ds.UID && p.DeletionTimestamp == nil {
@@ -181,10 +200,20 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 			outdated = append(outdated, p)
 		}
 	}
-	// RollingUpdate with maxUnavailable 1: replace one outdated pod only
-	// while every node's daemon pod is available.
-	if rolling && len(outdated) > 0 && st.NumberAvailable == st.DesiredNumberScheduled {
-		c.deletePod(ctx, key, ds, outdated[0], manage)
+	// RollingUpdate: outdated pods go while fewer than maxUnavailable
+	// daemon pods are unavailable, unavailable ones first.
+	if rolling && len(outdated) > 0 {
+		sort.SliceStable(outdated, func(i, j int) bool { return !podReady(outdated[i]) && podReady(outdated[j]) })
+		budget := daemonMaxUnavailable(ds, int(st.DesiredNumberScheduled)) - int(st.DesiredNumberScheduled-st.NumberAvailable)
+		for _, p := range outdated {
+			if podReady(p) {
+				if budget <= 0 {
+					break
+				}
+				budget--
+			}
+			c.deletePod(ctx, key, ds, p, manage)
+		}
 	}
 	for _, orphaned := range byNode { // nodes that went away
 		for _, p := range orphaned {
@@ -201,6 +230,65 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 		return fmt.Errorf("update daemonset %s status: %w", key, err)
 	}
 	return nil
+}
+
+// daemonMaxUnavailable is the rolling update's maxUnavailable (default 1,
+// percentages of the desired number rounded up, at least 1).
+func daemonMaxUnavailable(ds *appsv1.DaemonSet, desired int) int {
+	ru := ds.Spec.UpdateStrategy.RollingUpdate
+	if ru == nil || ru.MaxUnavailable == nil {
+		return 1
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, desired, true)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// syncHistory makes the revision of the current template (moving an old
+// one to the top on rollback) and trims the history; nil revisions mean a
+// hash collision was recorded and the set comes back.
+func (c *DaemonSet) syncHistory(ctx context.Context, ds *appsv1.DaemonSet, hash string) ([]*appsv1.ControllerRevision, error) {
+	revs, err := ownedRevisions(c.revs, ds)
+	if err != nil {
+		return nil, err
+	}
+	data, err := templatePatch(&ds.Spec.Template)
+	if err != nil {
+		return nil, fmt.Errorf("daemonset %s/%s: encode template: %w", ds.Namespace, ds.Name, err)
+	}
+	cur, collided, err := c.hist.current(ctx, revs, revisionSpec{owner: ds, labels: ds.Spec.Template.Labels, hashLabel: true, data: data, hash: hash,
+		name: ds.Name + "-" + hash, annotations: ds.Annotations})
+	if err != nil {
+		return nil, fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
+	}
+	if collided {
+		next := ds.DeepCopy()
+		cc := int32(1)
+		if next.Status.CollisionCount != nil {
+			cc = *next.Status.CollisionCount + 1
+		}
+		next.Status.CollisionCount = &cc
+		if _, err := c.cfg.Client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+			return nil, fmt.Errorf("daemonset %s/%s: bump collision count: %w", ds.Namespace, ds.Name, err)
+		}
+		return nil, nil
+	}
+	live := map[string]bool{cur.Name: true}
+	pods, err := c.pods.Pods(ds.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pods {
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == ds.UID {
+			live[ds.Name+"-"+p.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]] = true
+		}
+	}
+	if err := c.hist.trim(ctx, revs, live, ds.Spec.RevisionHistoryLimit); err != nil {
+		return nil, err
+	}
+	return append(revs, cur), nil
 }
 
 // daemonNode is the node a daemon pod is pinned to.

@@ -47,6 +47,9 @@ type ManagerConfig struct {
 	// CACert and CAKey, when set, sign approved CertificateSigningRequests.
 	CACert *x509.Certificate
 	CAKey  crypto.Signer
+	// VolumeDir holds the directories the provisioner of the default
+	// StorageClass makes ("": no provisioner, no default class).
+	VolumeDir string
 }
 
 // Manager runs every controller over one shared informer factory.
@@ -126,6 +129,14 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemonset controller: %w", err)
 	}
+	sts, err := NewStatefulSet(StatefulSetConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "statefulset-controller"}), Log: cfg.Log})
+	if err != nil {
+		return nil, fmt.Errorf("statefulset controller: %w", err)
+	}
+	pv, err := NewPersistentVolume(PersistentVolumeConfig{Client: cfg.Client, Informers: m.informers, Recorder: m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "persistentvolume-controller"}), Log: cfg.Log, VolumeDir: cfg.VolumeDir})
+	if err != nil {
+		return nil, fmt.Errorf("persistentvolume controller: %w", err)
+	}
 	ep, err := NewEndpoints(EndpointsConfig{Client: cfg.Client, Informers: m.informers, Log: cfg.Log})
 	if err != nil {
 		return nil, fmt.Errorf("endpoints controller: %w", err)
@@ -134,7 +145,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector: %w", err)
 	}
-	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, rc.Run, dep.Run, job.Run, cron.Run, ds.Run, ep.Run, gc.Run}
+	m.runners = []func(context.Context) error{ns.Run, sa.Run, ca.Run, rs.Run, rc.Run, dep.Run, job.Run, cron.Run, ds.Run, sts.Run, pv.Run, ep.Run, gc.Run}
 	ops, err := m.opsControllers(gc)
 	if err != nil {
 		return nil, err

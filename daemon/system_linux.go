@@ -189,7 +189,7 @@ func New(ctx context.Context, cfg Config) (_ *System, err error) {
 	}
 	s.ctrl, err = controller.NewManager(controller.ManagerConfig{Client: cs, Metadata: md, Metrics: mc, Log: s.log, RootCA: caPEM, CACert: caCert, CAKey: caKey,
 		NodeMonitorGracePeriod: cfg.Cluster.ExtraDuration(cluster.NodeMonitorGracePeriod), HPASyncPeriod: cfg.Cluster.ExtraDuration(cluster.HPASyncPeriod),
-		HPADownscaleStabilization: cfg.Cluster.ExtraDuration(cluster.HPADownscaleStabilization)})
+		HPADownscaleStabilization: cfg.Cluster.ExtraDuration(cluster.HPADownscaleStabilization), VolumeDir: filepath.Join(p.Dir, "volumes")})
 	if err != nil {
 		return nil, fmt.Errorf("build controllers: %w", err)
 	}

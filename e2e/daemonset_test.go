@@ -52,9 +52,32 @@ spec:
 	k("apply", "-f", manifest)
 	k("rollout", "status", "ds/agent", "--timeout=120s")
 	k(append([]string{"wait", "--for=delete", "--timeout=60s"}, old...)...)
-	for _, pod := range strings.Fields(k("get", "pods", "-l", "app=agent", "-o", "name")) {
-		if out := k("logs", pod); out != "v2\n" {
-			t.Errorf("%s after the update logs %q, want v2", pod, out)
+	logs := func(want string) {
+		t.Helper()
+		for _, pod := range strings.Fields(k("get", "pods", "-l", "app=agent", "-o", "name")) {
+			if out := k("logs", pod); out != want+"\n" {
+				t.Errorf("%s logs %q, want %s", pod, out, want)
+			}
 		}
+	}
+	logs("v2")
+	// History and rollback through ControllerRevisions.
+	hist := k("rollout", "history", "ds/agent")
+	if !strings.Contains(hist, "\n1 ") || !strings.Contains(hist, "\n2 ") {
+		t.Errorf("rollout history:\n%s", hist)
+	}
+	if got := k("get", "controllerrevisions", "-l", "app=agent", "-o", "jsonpath={range .items[*]}{.revision} {end}"); got != "1 2 " && got != "2 1 " {
+		t.Errorf("controller revisions: %q", got)
+	}
+	if out := k("rollout", "history", "ds/agent", "--revision=1"); !strings.Contains(out, "echo v1") {
+		t.Errorf("revision 1 does not show the v1 template:\n%s", out)
+	}
+	old = strings.Fields(k("get", "pods", "-l", "app=agent", "-o", "name"))
+	k("rollout", "undo", "ds/agent")
+	k("rollout", "status", "ds/agent", "--timeout=120s")
+	k(append([]string{"wait", "--for=delete", "--timeout=60s"}, old...)...)
+	logs("v1")
+	if hist := k("rollout", "history", "ds/agent"); !strings.Contains(hist, "\n2 ") || !strings.Contains(hist, "\n3 ") || strings.Contains(hist, "\n1 ") {
+		t.Errorf("rollout history after undo (revision 1 becomes 3):\n%s", hist)
 	}
 }

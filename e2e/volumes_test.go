@@ -508,10 +508,10 @@ spec:
   volumes:
   - {name: data, persistentVolumeClaim: {claimName: claim}}
 `))
-		// Binding is the PV controller's job; the claim is bound by hand
-		// here unless a controller did it already.
-		if phase := k("get", "pvc", "claim", "-o", "jsonpath={.status.phase}"); phase != "Bound" {
-			k("patch", "pvc", "claim", "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Bound"}}`)
+		// The PV controller completes the binding the user started.
+		k("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/claim", "--timeout=30s")
+		if got := k("get", "pv", "pv-claim", "-o", "jsonpath={.status.phase}"); got != "Bound" {
+			t.Errorf("pv-claim phase %q, want Bound", got)
 		}
 		k("wait", "--for=condition=Ready", "pod/claimer", "--timeout=60s")
 		logs("claimer", lineHas("claim-written"))

@@ -30,6 +30,7 @@ var filters = []filter{
 	filterTaints,
 	filterNodeAffinity,
 	filterNodePorts,
+	filterVolumes,
 	filterResources,
 	filterTopologySpread,
 	filterInterPodAffinity,

@@ -44,6 +44,7 @@ type Scheduler struct {
 	pods     corelisters.PodLister
 	nodes    corelisters.NodeLister
 	nss      corelisters.NamespaceLister
+	vols     volumeListers
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
 	recorder record.EventRecorder
@@ -61,11 +62,15 @@ func New(cfg Config) (*Scheduler, error) {
 	podInf := cfg.Informers.Core().V1().Pods()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
 	nsInf := cfg.Informers.Core().V1().Namespaces()
+	pvcInf := cfg.Informers.Core().V1().PersistentVolumeClaims()
+	pvInf := cfg.Informers.Core().V1().PersistentVolumes()
+	scInf := cfg.Informers.Storage().V1().StorageClasses()
 	s := &Scheduler{
 		cfg:     cfg,
 		pods:    podInf.Lister(),
 		nodes:   nodeInf.Lister(),
 		nss:     nsInf.Lister(),
+		vols:    volumeListers{claims: pvcInf.Lister(), volumes: pvInf.Lister(), classes: scInf.Lister()},
 		assumed: map[types.UID]*corev1.Pod{},
 		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 	}
@@ -106,7 +111,14 @@ func New(cfg Config) (*Scheduler, error) {
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: retryAll}); err != nil {
 		return nil, err
 	}
-	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced}
+	// A claim, volume or class that appears may let a pod's volumes fit.
+	for _, inf := range []cache.SharedIndexInformer{pvcInf.Informer(), pvInf.Informer(), scInf.Informer()} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: retryAll, UpdateFunc: func(_, o any) { s.requeuePending() }}); err != nil {
+			return nil, err
+		}
+	}
+	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced,
+		pvcInf.Informer().HasSynced, pvInf.Informer().HasSynced, scInf.Informer().HasSynced}
 	return s, nil
 }
 
@@ -251,6 +263,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	snap.volumes = s.vols.podVolumes(pod)
 	node, verdicts := place(pod, snap)
 	if node == "" {
 		reasons := map[string]int{}
@@ -270,6 +283,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 		}
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 		return s.markUnschedulable(ctx, pod, msg)
+	}
+	if err := s.selectNode(ctx, snap.volumes, node); err != nil {
+		return err
 	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node

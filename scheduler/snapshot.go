@@ -54,6 +54,8 @@ type snapshot struct {
 	nsLabels map[string]map[string]string
 	// nominated are pods that preempted others and wait for their room.
 	nominated []*corev1.Pod
+	// volumes are the claims of the pod being scheduled.
+	volumes *podVolumes
 }
 
 func newSnapshot(nodes []*corev1.Node, pods []*corev1.Pod, nsLabels map[string]map[string]string) *snapshot {

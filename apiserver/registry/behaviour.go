@@ -83,6 +83,12 @@ func kubectlTables(r *Resource) {
 		endpointSliceBehaviour(r)
 	case "certificates.k8s.io/CertificateSigningRequest":
 		certificateSigningRequestBehaviour(r)
+	case "/PersistentVolumeClaim":
+		persistentVolumeClaimBehaviour(r)
+	case "/PersistentVolume":
+		persistentVolumeBehaviour(r)
+	case "storage.k8s.io/StorageClass":
+		storageClassBehaviour(r)
 	case "storage.k8s.io/CSIDriver":
 		csiDriverBehaviour(r)
 	case "storage.k8s.io/CSINode":

@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -153,7 +154,20 @@ func statefulSetBehaviour(r *Resource) {
 	r.PrepareForCreate = func(obj runtime.Object) { obj.(*appsv1.StatefulSet).Status = appsv1.StatefulSetStatus{} }
 	r.Validate = func(obj runtime.Object) field.ErrorList {
 		s := obj.(*appsv1.StatefulSet)
-		return append(validateTemplate(s.Spec.Selector, &s.Spec.Template, field.NewPath("spec")), validateReplicas(s.Spec.Replicas)...)
+		// The pods mount the claims of the volumeClaimTemplates, like
+		// upstream's validation sees them.
+		tmpl := s.Spec.Template.DeepCopy()
+		for _, c := range s.Spec.VolumeClaimTemplates {
+			found := false
+			for _, v := range tmpl.Spec.Volumes {
+				found = found || v.Name == c.Name
+			}
+			if !found {
+				tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{Name: c.Name,
+					VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name}}})
+			}
+		}
+		return append(validateTemplate(s.Spec.Selector, tmpl, field.NewPath("spec")), validateReplicas(s.Spec.Replicas)...)
 	}
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
 		return immutableSelector(obj.(*appsv1.StatefulSet).Spec.Selector, old.(*appsv1.StatefulSet).Spec.Selector)

@@ -1,0 +1,240 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func testSet(replicas int32, policy appsv1.PodManagementPolicyType) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: "uid-web", Generation: 1},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: &replicas, ServiceName: "nginx", PodManagementPolicy: policy,
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nginx"}},
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "nginx"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "nginx:1"}}}},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "www"},
+				Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}},
+		},
+	}
+}
+
+func setPod(n int, revision string, ready bool) *corev1.Pod {
+	p := readyPod("default", fmt.Sprintf("web-%d", n), map[string]string{"app": "nginx", appsv1.StatefulSetRevisionLabel: revision}, "node1", time.Now().Add(-time.Minute))
+	if !ready {
+		p.Status.Conditions[0].Status = corev1.ConditionFalse
+	}
+	return p
+}
+
+func names(pods []*corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func TestPlanSetOrderedReady(t *testing.T) {
+	set := testSet(3, appsv1.OrderedReadyPodManagement)
+	if p := planSet(set, nil, "r1"); !slices.Equal(p.create, []int{0}) {
+		t.Fatalf("empty set: create %v, want [0] only", p.create)
+	}
+	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", false)}, "r1"); len(p.create) != 0 || p.wait == "" {
+		t.Fatalf("web-0 not ready: create %v wait %q, want to wait", p.create, p.wait)
+	}
+	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", true)}, "r1"); !slices.Equal(p.create, []int{1}) {
+		t.Fatalf("web-0 ready: create %v, want [1]", p.create)
+	}
+	// Scale 3 → 1: highest first, one at a time.
+	one := testSet(1, appsv1.OrderedReadyPodManagement)
+	all := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), setPod(2, "r1", true)}
+	if p := planSet(one, all, "r1"); !slices.Equal(names(p.remove), []string{"web-2"}) {
+		t.Fatalf("scale down: remove %v, want [web-2]", names(p.remove))
+	}
+	terminating := setPod(2, "r1", true)
+	terminating.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	if p := planSet(one, []*corev1.Pod{all[0], all[1], terminating}, "r1"); len(p.remove) != 0 {
+		t.Fatalf("web-2 terminating: remove %v, want to wait for it", names(p.remove))
+	}
+	// A failed pod is replaced before anything above it.
+	failed := setPod(1, "r1", false)
+	failed.Status.Phase = corev1.PodFailed
+	if p := planSet(set, []*corev1.Pod{all[0], failed}, "r1"); !slices.Equal(names(p.remove), []string{"web-1"}) || len(p.create) != 0 {
+		t.Fatalf("failed web-1: remove %v create %v", names(p.remove), p.create)
+	}
+}
+
+func TestPlanSetParallel(t *testing.T) {
+	set := testSet(3, appsv1.ParallelPodManagement)
+	if p := planSet(set, []*corev1.Pod{setPod(1, "r1", false)}, "r1"); !slices.Equal(p.create, []int{0, 2}) {
+		t.Fatalf("parallel: create %v, want [0 2]", p.create)
+	}
+	one := testSet(1, appsv1.ParallelPodManagement)
+	all := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", false), setPod(2, "r1", true)}
+	if p := planSet(one, all, "r1"); !slices.Equal(names(p.remove), []string{"web-2", "web-1"}) {
+		t.Fatalf("parallel scale down: remove %v, want [web-2 web-1]", names(p.remove))
+	}
+}
+
+func TestPlanSetRollingUpdatePartition(t *testing.T) {
+	set := testSet(3, appsv1.OrderedReadyPodManagement)
+	set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptrTo(int32(1))}
+	pods := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), setPod(2, "r1", true)}
+	if p := planSet(set, pods, "r2"); !slices.Equal(names(p.remove), []string{"web-2"}) {
+		t.Fatalf("update: remove %v, want [web-2] first", names(p.remove))
+	}
+	pods[2] = setPod(2, "r2", true)
+	if p := planSet(set, pods, "r2"); !slices.Equal(names(p.remove), []string{"web-1"}) {
+		t.Fatalf("update: remove %v, want [web-1] next", names(p.remove))
+	}
+	pods[1] = setPod(1, "r2", true)
+	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+		t.Fatalf("web-0 is below the partition, yet remove %v", names(p.remove))
+	}
+	// An updated pod that is not ready holds the update.
+	pods[1] = setPod(1, "r1", true)
+	pods[2] = setPod(2, "r2", false)
+	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+		t.Fatalf("web-2 not ready, yet remove %v", names(p.remove))
+	}
+	// New pods below the partition keep the current revision.
+	if got := revisionFor(set, 0, "r1", "r2"); got != "r1" {
+		t.Fatalf("ordinal 0 below partition 1 gets %s, want r1", got)
+	}
+	if got := revisionFor(set, 2, "r1", "r2"); got != "r2" {
+		t.Fatalf("ordinal 2 gets %s, want r2", got)
+	}
+	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	pods[2] = setPod(2, "r1", true)
+	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+		t.Fatalf("OnDelete removed %v", names(p.remove))
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestStatefulSetCreatesIdentityAndClaims(t *testing.T) {
+	set := testSet(2, appsv1.OrderedReadyPodManagement)
+	f := newFakeCluster(set)
+	c, err := NewStatefulSet(StatefulSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	var pod *corev1.Pod
+	eventually(t, "web-0", func() bool {
+		pod, err = f.client.CoreV1().Pods("default").Get(ctx, "web-0", metav1.GetOptions{})
+		return err == nil
+	})
+	if pod.Spec.Hostname != "web-0" || pod.Spec.Subdomain != "nginx" {
+		t.Errorf("hostname %q subdomain %q, want web-0 and nginx", pod.Spec.Hostname, pod.Spec.Subdomain)
+	}
+	if pod.Labels[labelPodName] != "web-0" || pod.Labels[labelPodIndex] != "0" || pod.Labels[appsv1.StatefulSetRevisionLabel] == "" {
+		t.Errorf("labels %v lack the pod name, index or revision", pod.Labels)
+	}
+	if len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].PersistentVolumeClaim == nil || pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "www-web-0" {
+		t.Errorf("volumes %+v, want claim www-web-0", pod.Spec.Volumes)
+	}
+	pvc, err := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("claim www-web-0: %v", err)
+	}
+	if pvc.Labels["app"] != "nginx" {
+		t.Errorf("claim labels %v, want the selector's", pvc.Labels)
+	}
+	revs, err := f.client.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{})
+	if err != nil || len(revs.Items) != 1 || revs.Items[0].Revision != 1 || pod.Labels[appsv1.StatefulSetRevisionLabel] != revs.Items[0].Name {
+		t.Fatalf("controller revisions %+v (err %v), want one, revision 1, named by the pod label", revs, err)
+	}
+	// web-1 waits for web-0 to be Running and Ready.
+	if _, err := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{}); err == nil {
+		t.Fatal("web-1 was created before web-0 was ready")
+	}
+	pod.Status = readyPod("", "", nil, "", time.Now()).Status
+	if _, err := f.client.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "web-1", func() bool {
+		_, err := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
+		return err == nil
+	})
+	eventually(t, "status", func() bool {
+		s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+		return s.Status.Replicas == 2 && s.Status.ReadyReplicas == 1 && s.Status.UpdateRevision == revs.Items[0].Name && s.Status.ObservedGeneration == 1
+	})
+	evs := f.events()
+	if !slices.Contains(evs, "Normal SuccessfulCreate create Pod web-0 in StatefulSet web successful") ||
+		!slices.Contains(evs, "Normal SuccessfulCreate create Claim www-web-0 Pod web-0 in StatefulSet web success") {
+		t.Errorf("events %q lack the upstream creation events", evs)
+	}
+}
+
+func TestStatefulSetRevisionsAndRollback(t *testing.T) {
+	set := testSet(1, appsv1.OrderedReadyPodManagement)
+	f := newFakeCluster(set)
+	c, err := NewStatefulSet(StatefulSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	revisions := func() map[string]int64 {
+		list, _ := f.client.AppsV1().ControllerRevisions("default").List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "nginx"}.String()})
+		out := map[string]int64{}
+		for _, r := range list.Items {
+			tmpl, err := revisionTemplate(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[tmpl.Spec.Containers[0].Image] = r.Revision
+		}
+		return out
+	}
+	eventually(t, "revision 1", func() bool { return revisions()["nginx:1"] == 1 })
+	// The fake API lets a status write carry a stale spec, so the image
+	// is set again until the controller has seen it.
+	setImage := func(img string, cond func(map[string]int64) bool) {
+		eventually(t, "revisions after setting "+img, func() bool {
+			s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+			if s.Spec.Template.Spec.Containers[0].Image != img {
+				s.Spec.Template.Spec.Containers[0].Image = img
+				s.Generation++
+				f.client.AppsV1().StatefulSets("default").Update(ctx, s, metav1.UpdateOptions{})
+			}
+			return cond(revisions())
+		})
+	}
+	setImage("nginx:2", func(r map[string]int64) bool { return r["nginx:2"] == 2 })
+	setImage("nginx:1", func(r map[string]int64) bool { return r["nginx:1"] == 3 && r["nginx:2"] == 2 && len(r) == 2 }) // what kubectl rollout undo does
+}
+
+func TestStatefulSetStatusCompletesUpdate(t *testing.T) {
+	set := testSet(2, appsv1.OrderedReadyPodManagement)
+	pods := []*corev1.Pod{setPod(0, "r2", true), setPod(1, "r2", true)}
+	for _, p := range pods {
+		p.OwnerReferences = []metav1.OwnerReference{{UID: types.UID("uid-web")}}
+	}
+	st := setStatus(set, pods, "r1", "r2", time.Now())
+	if st.CurrentRevision != "r2" || st.CurrentReplicas != 2 || st.UpdatedReplicas != 2 || st.ReadyReplicas != 2 || st.AvailableReplicas != 2 {
+		t.Fatalf("status %+v, want the update complete at r2", st)
+	}
+	pods[0] = setPod(0, "r1", true)
+	st = setStatus(set, pods, "r1", "r2", time.Now())
+	if st.CurrentRevision != "r1" || st.CurrentReplicas != 1 || st.UpdatedReplicas != 1 {
+		t.Fatalf("status %+v, want one pod at each revision", st)
+	}
+}
