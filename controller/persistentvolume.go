@@ -116,6 +116,23 @@ func NewPersistentVolume(cfg PersistentVolumeConfig) (*PersistentVolume, error) 
 	if _, err := pvInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: volumeKey, UpdateFunc: func(_, o any) { volumeKey(o) }, DeleteFunc: volumeKey}); err != nil {
 		return nil, err
 	}
+	// A class that appears or changes decides for the claims that wait
+	// on it (upstream's binder finds them on its periodic resync).
+	onClass := func(obj any) {
+		m, ok := metaOf(obj)
+		if !ok {
+			return
+		}
+		claims, _ := c.claims.List(labels.Everything())
+		for _, pvc := range claims {
+			if pvc.Spec.VolumeName == "" && claimClass(pvc) == m.GetName() {
+				c.w.queue.Add("pvc/" + pvc.Namespace + "/" + pvc.Name)
+			}
+		}
+	}
+	if _, err := scInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onClass, UpdateFunc: func(_, o any) { onClass(o) }}); err != nil {
+		return nil, err
+	}
 	// A pod that goes may unblock the deletion of a claim it used.
 	onPod := func(obj any) {
 		m, ok := metaOf(obj)
