@@ -3,16 +3,19 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 )
 
@@ -27,7 +30,46 @@ type fakeCluster struct {
 
 func newFakeCluster(objs ...runtime.Object) *fakeCluster {
 	c := fake.NewClientset(objs...)
+	c.PrependReactor("update", "*", statusOnly(c.Tracker()))
 	return &fakeCluster{client: c, informers: informers.NewSharedInformerFactory(c, 0), recorder: record.NewFakeRecorder(100), log: slog.New(slog.DiscardHandler)}
+}
+
+// statusOnly makes status updates write only status, as the API server
+// does: client-go's fake writes the whole object, so a controller's status
+// write from a cached copy would undo a newer spec and make tests flaky
+// in ways a real cluster is not.
+func statusOnly(tracker clienttesting.ObjectTracker) clienttesting.ReactionFunc {
+	return func(a clienttesting.Action) (bool, runtime.Object, error) {
+		u, ok := a.(clienttesting.UpdateAction)
+		if !ok || u.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		m, err := meta.Accessor(u.GetObject())
+		if err != nil {
+			return true, nil, err
+		}
+		cur, err := tracker.Get(u.GetResource(), u.GetNamespace(), m.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		merged, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cur)
+		if err != nil {
+			return true, nil, err
+		}
+		next, err := runtime.DefaultUnstructuredConverter.ToUnstructured(u.GetObject())
+		if err != nil {
+			return true, nil, err
+		}
+		merged["status"] = next["status"]
+		out := reflect.New(reflect.TypeOf(cur).Elem()).Interface().(runtime.Object)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(merged, out); err != nil {
+			return true, nil, err
+		}
+		if err := tracker.Update(u.GetResource(), out, u.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		return true, out, nil
+	}
 }
 
 // run starts the informers and the controller until the test ends.
