@@ -150,16 +150,13 @@ func TestProvisionerWaitsForConsumerAndDeletes(t *testing.T) {
 		t.Fatalf("directory %s: %v", path, err)
 	}
 	// Expansion: the claim's capacity follows its request.
-	// The fake clientset's UpdateStatus writes the whole object, so a
-	// status write from a cached copy can undo the request (the real API
-	// server keeps spec on status writes): ask again until it sticks.
+	pvc, _ = f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-0", metav1.GetOptions{})
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+	if _, err := f.client.CoreV1().PersistentVolumeClaims("default").Update(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "claim expanded", func() bool {
 		pvc, _ := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-0", metav1.GetOptions{})
-		if q := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; q.String() != "2Gi" {
-			pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
-			f.client.CoreV1().PersistentVolumeClaims("default").Update(ctx, pvc, metav1.UpdateOptions{})
-			return false
-		}
 		q := pvc.Status.Capacity[corev1.ResourceStorage]
 		return q.String() == "2Gi"
 	})
