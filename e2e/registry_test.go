@@ -187,7 +187,7 @@ func (r *testRegistry) push(t *testing.T, archive []byte, repo, tag string) {
 	blob := func(d string) []byte { return files["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] }
 	manifest := blob(index.Manifests[0].Digest)
 	var m struct {
-		Config struct{ Digest string } `json:"config"`
+		Config struct{ Digest string }   `json:"config"`
 		Layers []struct{ Digest string } `json:"layers"`
 	}
 	if err := json.Unmarshal(manifest, &m); err != nil {
