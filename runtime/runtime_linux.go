@@ -102,14 +102,9 @@ func (r *ContainerdRuntime) GetImage(ctx context.Context, ref string) (Image, er
 	return r.describe(ctx, i), nil
 }
 
-// PullImage pulls and unpacks ref.
+// PullImage pulls and unpacks ref anonymously (see Pull).
 func (r *ContainerdRuntime) PullImage(ctx context.Context, ref string) (Image, error) {
-	ctx = r.ctx(ctx)
-	i, err := r.c.Pull(ctx, NormalizeRef(ref), client.WithPullUnpack, client.WithPullSnapshotter(r.snapshotter))
-	if err != nil {
-		return Image{}, err
-	}
-	return r.describe(ctx, i), nil
+	return r.Pull(ctx, ref, PullOptions{})
 }
 
 // ListImages lists stored images.
