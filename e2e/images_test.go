@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +25,15 @@ import (
 func TestIntegrationImages(t *testing.T) {
 	l := theLab
 	const p = "e2e-images"
-	reg := startRegistry(t, "e2e", "s3cret")
+	// The registry listens on an address of the lab that is not loopback,
+	// so plain HTTP to it needs --insecure-registry (loopback registries
+	// are insecure anyway, as in Docker).
+	const regIP = "10.250.0.1"
+	if out, err := exec.Command("ip", "-n", l.Name, "addr", "add", regIP+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("add the registry address to the lab: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "-n", l.Name, "addr", "del", regIP+"/32", "dev", "lo").Run() })
+	reg := startRegistry(t, regIP, "e2e", "s3cret")
 	var archive bytes.Buffer
 	if err := testimages.BusyboxTar(&archive, "nanokube.local/pushed:v1"); err != nil {
 		t.Fatal(err)
@@ -167,6 +176,16 @@ func TestIntegrationImages(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("image ls lacks %q:\n%s", want, out)
 		}
+	}
+	// Without --insecure-registry the pull speaks HTTPS to a plain HTTP
+	// registry; the flag (or the profile's setting) makes it work.
+	plain := startRegistry(t, regIP, "e2e", "s3cret")
+	plain.push(t, archive.Bytes(), "public/other", "v2")
+	if r := l.nanokubeResult(t, "image", "pull", "-p", p, plain.addr+"/public/other:v2"); r.code == 0 || !strings.Contains(r.stderr, "HTTP response to HTTPS client") {
+		t.Errorf("image pull from an insecure registry without --insecure-registry: %s", r)
+	}
+	if out := l.nanokube(t, "image", "pull", "-p", p, "--insecure-registry", plain.addr, plain.addr+"/public/other:v2").stdout; !strings.Contains(out, "Pulled image: "+plain.addr+"/public/other:v2") {
+		t.Errorf("image pull --insecure-registry: %q", out)
 	}
 	if out := l.nanokube(t, "image", "pull", "-p", p, reg.addr+"/public/app:v1").stdout; !strings.Contains(out, "Pulled image: "+reg.addr+"/public/app:v1") {
 		t.Errorf("image pull: %q", out)

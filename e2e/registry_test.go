@@ -45,9 +45,9 @@ func sha(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func startRegistry(t *testing.T, user, pass string) *testRegistry {
+func startRegistry(t *testing.T, ip, user, pass string) *testRegistry {
 	t.Helper()
-	ln, err := network.ListenTCP(theLab.Netns, "127.0.0.1:0")
+	ln, err := network.ListenTCP(theLab.Netns, net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("listen for the registry in the lab: %v", err)
 	}
