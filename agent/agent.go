@@ -52,7 +52,13 @@ type Config struct {
 	// Annotations are set on the Node at registration (the overlay's
 	// flannel annotations).
 	Annotations map[string]string
-	Log         *slog.Logger
+	// InsecureRegistries are reached over plain HTTP or unverified TLS
+	// (nanokube start --insecure-registry).
+	InsecureRegistries []string
+	// ImageFS is the directory whose filesystem holds the images (the
+	// containerd root); image GC watches its usage. Empty: no image GC.
+	ImageFS string
+	Log     *slog.Logger
 }
 
 // Sandboxes give pods their network namespace and address.
@@ -92,6 +98,8 @@ type Agent struct {
 
 	usage       *usageCache
 	memCapacity int64
+
+	pullBackoffs pullBackoffs
 }
 
 // New builds the agent.
@@ -158,6 +166,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.heartbeat(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.imageStatus(ctx)
+	}()
+	if a.cfg.ImageFS != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.runImageGC(ctx)
+		}()
+	}
 	if cache.WaitForCacheSync(ctx.Done(), a.informer.HasSynced) {
 		// Pod workers: the queue never hands one pod to two workers.
 		for range podWorkers {

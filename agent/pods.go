@@ -294,40 +294,6 @@ func (a *Agent) watch(pod *corev1.Pod, st *podState, name string) {
 	}()
 }
 
-// ensureImage applies imagePullPolicy with kubelet's reasons and events.
-func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, st *podState, c corev1.Container) error {
-	_, err := a.cfg.Runtime.GetImage(ctx, c.Image)
-	present := err == nil
-	switch {
-	case present && c.ImagePullPolicy != corev1.PullAlways:
-		return nil
-	case !present && c.ImagePullPolicy == corev1.PullNever:
-		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: msg}
-		a.recorder.Event(pod, corev1.EventTypeWarning, "ErrImageNeverPull", msg)
-		return errors.New(msg)
-	}
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
-	begin := time.Now()
-	pullCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if _, err := a.cfg.Runtime.PullImage(pullCtx, c.Image); err != nil {
-		if present {
-			return nil // Always with a local copy: keep using it
-		}
-		reason := "ErrImagePull"
-		if prev := st.waiting[c.Name]; prev != nil && (prev.Reason == "ErrImagePull" || prev.Reason == "ImagePullBackOff") {
-			reason = "ImagePullBackOff"
-		}
-		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
-		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: msg}
-		a.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
-		return err
-	}
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(begin).Round(time.Millisecond))
-	return nil
-}
-
 func (a *Agent) podDir(uid string) string { return filepath.Join(a.cfg.RootDir, "pods", uid) }
 
 // LogPath is where a container's output is written.
@@ -382,8 +348,9 @@ func (a *Agent) containerSpec(ctx context.Context, pod *corev1.Pod, st *podState
 		ID: containerID(st.uid, c.Name), Image: c.Image, Command: c.Command, Args: c.Args, Env: env, WorkingDir: c.WorkingDir,
 		NetNS: st.netns, Hostname: podHostname(pod, a.cfg.ClusterDomain), Mounts: mounts, LogPath: a.LogPath(st.uid, c.Name),
 		Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY, IODir: a.ioDir(st.uid),
-		Labels:   map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
-		Security: security,
+		Labels:    map[string]string{labelPodUID: st.uid, labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelContainer: c.Name},
+		ShimGroup: st.uid,
+		Security:  security,
 	}
 	containerResources(&spec, pod, c, a.memCapacity)
 	spec.CgroupParent = st.cgroup

@@ -97,6 +97,9 @@ type Config struct {
 	// Runtime runs the pods: "" (containerd) or RuntimeFake (a hidden
 	// development mode: in-memory containers, no netns, the host driver).
 	Runtime string `json:"runtime,omitempty"`
+	// InsecureRegistries (host:port) are pulled from over plain HTTP or
+	// unverified TLS (--insecure-registry, like minikube's).
+	InsecureRegistries []string `json:"insecureRegistries,omitempty"`
 }
 
 // RuntimeFake is the in-memory runtime (`nanokube start --runtime=fake`).

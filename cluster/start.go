@@ -34,6 +34,9 @@ type StartOptions struct {
 	Out        io.Writer
 	// ExtraConfig: component.key=value settings, like minikube's --extra-config.
 	ExtraConfig []string
+	// InsecureRegistries: host:port registries reached over plain HTTP or
+	// unverified TLS.
+	InsecureRegistries []string
 }
 
 // Start creates or resumes the profile's cluster and returns when it is
@@ -90,16 +93,17 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 		return cfg, false, nil
 	}
 	cfg := Config{
-		Name:              p.Name,
-		Driver:            o.Driver,
-		Nodes:             o.Nodes,
-		Ephemeral:         o.Ephemeral,
-		APIServerPort:     8443,
-		ContainerdAddress: o.ContainerdAddress,
-		DNSUpstream:       o.DNSUpstream,
-		HostAccess:        o.HostAccess,
-		NetworkBackend:    o.NetworkBackend,
-		CreatedAt:         time.Now().UTC().Truncate(time.Second),
+		Name:               p.Name,
+		Driver:             o.Driver,
+		Nodes:              o.Nodes,
+		Ephemeral:          o.Ephemeral,
+		APIServerPort:      8443,
+		ContainerdAddress:  o.ContainerdAddress,
+		DNSUpstream:        o.DNSUpstream,
+		HostAccess:         o.HostAccess,
+		NetworkBackend:     o.NetworkBackend,
+		InsecureRegistries: o.InsecureRegistries,
+		CreatedAt:          time.Now().UTC().Truncate(time.Second),
 	}
 	switch o.Runtime {
 	case "", "containerd":
@@ -135,6 +139,11 @@ func prepareConfig(p Profile, o StartOptions) (Config, bool, error) {
 		return cfg, false, err
 	}
 	cfg.ExtraConfig = extra
+	for _, r := range cfg.InsecureRegistries {
+		if r == "" || strings.ContainsAny(r, " \t") {
+			return cfg, false, fmt.Errorf("invalid --insecure-registry %q: give host or host:port", r)
+		}
+	}
 	for _, u := range cfg.DNSUpstream {
 		if _, _, err := net.SplitHostPort(u); err != nil && net.ParseIP(u) == nil {
 			return cfg, false, fmt.Errorf("invalid --dns-upstream %q: give an IP or IP:port", u)

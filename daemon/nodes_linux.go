@@ -74,7 +74,8 @@ func (s *System) buildNode(n cluster.NodeState, controlPlane bool) (*nodeRun, er
 		NodeName: n.Name, NodeIP: net.ParseIP(n.IP), ControlPlane: controlPlane, Client: s.cs, Runtime: s.rt,
 		RuntimeVersion: "containerd://" + s.cdVer, PodNet: pn, RootDir: s.nodeDir(n.Name),
 		ClusterDNS: clusterDNSIP, ClusterDomain: "cluster.local", Annotations: annotations, Log: s.log,
-		CgroupRoot: path.Join("/", runtime.Namespace(s.cfg.Profile.Name), n.Name),
+		CgroupRoot:         path.Join("/", runtime.Namespace(s.cfg.Profile.Name), n.Name),
+		InsecureRegistries: s.cfg.Cluster.InsecureRegistries, ImageFS: s.imageFS(controlPlane),
 	}
 	if s.fake != nil {
 		// Pods get addresses of the whole cluster range (the host driver

@@ -24,6 +24,16 @@ func containerdConfig(p cluster.Profile, cfg cluster.Config, log io.Writer) runt
 	}
 }
 
+// imageFS is where the managed containerd keeps its images, watched by the
+// image GC of the control-plane node (the nodes share one image store); ""
+// (no GC) for the other nodes and for a containerd nanokube does not manage.
+func (s *System) imageFS(controlPlane bool) string {
+	if !controlPlane || s.cfg.Cluster.ContainerdAddress != "" {
+		return ""
+	}
+	return containerdConfig(s.cfg.Profile, s.cfg.Cluster, nil).Root
+}
+
 // removeContainers deletes every container and image of the profile (used
 // by delete), starting its containerd for the purpose when needed.
 func removeContainers(ctx context.Context, p cluster.Profile, cfg cluster.Config) error {

@@ -14,6 +14,14 @@ import (
 type Runtime interface {
 	GetImage(ctx context.Context, ref string) (Image, error)
 	PullImage(ctx context.Context, ref string) (Image, error)
+	// Pull pulls an image with credentials and insecure registries
+	// (imagePullSecrets, --insecure-registry).
+	Pull(ctx context.Context, ref string, o PullOptions) (Image, error)
+	ListImages(ctx context.Context) ([]Image, error)
+	RemoveImage(ctx context.Context, ref string) error
+	// WatchImages calls changed once subscribed, then after every image
+	// change, until ctx ends or the stream fails.
+	WatchImages(ctx context.Context, changed func()) error
 	// ImageUser is the USER of an image's config ("" for none).
 	ImageUser(ctx context.Context, ref string) (string, error)
 

@@ -57,6 +57,9 @@ type Image struct {
 	Ref    string
 	Digest string // the image ID (config digest), like kubelet's imageID
 	Size   int64
+	// Target is the manifest (or index) digest: repo@Target names it too.
+	Target    string
+	CreatedAt time.Time // when it entered the store
 }
 
 // ImportImage loads a docker-save or OCI archive and unpacks it.
@@ -78,7 +81,7 @@ func (r *ContainerdRuntime) ImportImage(ctx context.Context, rd io.Reader) ([]Im
 }
 
 func (r *ContainerdRuntime) describe(ctx context.Context, i client.Image) Image {
-	im := Image{Ref: i.Name()}
+	im := Image{Ref: i.Name(), Target: i.Target().Digest.String(), CreatedAt: i.Metadata().CreatedAt}
 	if cfg, err := i.Config(ctx); err == nil {
 		im.Digest = cfg.Digest.String()
 	}
@@ -99,14 +102,9 @@ func (r *ContainerdRuntime) GetImage(ctx context.Context, ref string) (Image, er
 	return r.describe(ctx, i), nil
 }
 
-// PullImage pulls and unpacks ref.
+// PullImage pulls and unpacks ref anonymously (see Pull).
 func (r *ContainerdRuntime) PullImage(ctx context.Context, ref string) (Image, error) {
-	ctx = r.ctx(ctx)
-	i, err := r.c.Pull(ctx, NormalizeRef(ref), client.WithPullUnpack, client.WithPullSnapshotter(r.snapshotter))
-	if err != nil {
-		return Image{}, err
-	}
-	return r.describe(ctx, i), nil
+	return r.Pull(ctx, ref, PullOptions{})
 }
 
 // ListImages lists stored images.
@@ -161,6 +159,9 @@ type ContainerSpec struct {
 	// class); never negative, 0 keeps the inherited value.
 	OOMScoreAdj int
 	Security    Security
+	// ShimGroup puts every container with the same group (the pod uid)
+	// under one runc v2 shim process.
+	ShimGroup string
 }
 
 // Run creates and starts a container; its output goes to LogPath, written
@@ -212,6 +213,9 @@ func (r *ContainerdRuntime) Run(ctx context.Context, s ContainerSpec) error {
 		opts = append(opts, withOOMScoreAdj(s.OOMScoreAdj))
 	}
 	opts = append(opts, securityOpts(s.Security)...)
+	if s.ShimGroup != "" {
+		opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: s.ShimGroup}))
+	}
 	// Remove what an earlier attempt (or a crash) left with the same id.
 	r.Remove(context.WithoutCancel(ctx), s.ID)
 	if err := r.c.SnapshotService(r.snapshotter).Remove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,29 +50,7 @@ func imageCommand() *cli.Command {
 					})
 				},
 			},
-			{
-				Name:    "ls",
-				Aliases: []string{"list"},
-				Usage:   "list the cluster's images",
-				Action: func(c *cli.Context) error {
-					return withRuntime(c, func(ctx context.Context, rt *runtime.ContainerdRuntime) error {
-						imgs, err := rt.ListImages(ctx)
-						if err != nil {
-							return err
-						}
-						tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-						fmt.Fprintln(tw, "IMAGE\tID\tSIZE")
-						for _, i := range imgs {
-							id := i.Digest
-							if len(id) > 19 {
-								id = id[7:19]
-							}
-							fmt.Fprintf(tw, "%s\t%s\t%.1fMB\n", i.Ref, id, float64(i.Size)/1e6)
-						}
-						return tw.Flush()
-					})
-				},
-			},
+			imageLsCommand(),
 			{
 				Name:      "rm",
 				Usage:     "remove images: nanokube image rm REF…",
@@ -93,6 +70,9 @@ func imageCommand() *cli.Command {
 					})
 				},
 			},
+			imagePullCommand(),
+			imageTagCommand(),
+			imageSaveCommand(),
 		},
 	}
 }

@@ -20,6 +20,7 @@ func startCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s)"},
 			&cli.StringFlag{Name: "runtime", Value: "containerd", Hidden: true, Usage: "containerd, or fake (in-memory containers for benchmarks; implies --driver=host)"},
 			&cli.StringFlag{Name: "pprof-addr", Hidden: true, Usage: "the daemon serves net/http/pprof on this address (e.g. 127.0.0.1:6060)"},
+			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry (host:port) to pull from over plain HTTP or unverified TLS; repeatable"},
 			&cli.StringFlag{Name: "network-backend", Value: "vxlan", Usage: "how nodes reach each other's pods: vxlan (flannel's overlay) or host-gw (routes over the profile bridge)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -35,20 +36,21 @@ func startCommand() *cli.Command {
 				return err
 			}
 			return cluster.Start(c.Context, cluster.StartOptions{
-				Home:              p.Home,
-				Profile:           p.Name,
-				Driver:            c.String("driver"),
-				Nodes:             c.Int("nodes"),
-				Ephemeral:         c.Bool("ephemeral"),
-				ContainerdAddress: c.String("containerd-address"),
-				DNSUpstream:       c.StringSlice("dns-upstream"),
-				HostAccess:        c.Bool("host-access"),
-				ExtraConfig:       c.StringSlice("extra-config"),
-				NetworkBackend:    c.String("network-backend"),
-				Runtime:           c.String("runtime"),
-				PprofAddr:         c.String("pprof-addr"),
-				Executable:        exe,
-				Out:               c.App.Writer,
+				Home:               p.Home,
+				Profile:            p.Name,
+				Driver:             c.String("driver"),
+				Nodes:              c.Int("nodes"),
+				Ephemeral:          c.Bool("ephemeral"),
+				ContainerdAddress:  c.String("containerd-address"),
+				DNSUpstream:        c.StringSlice("dns-upstream"),
+				HostAccess:         c.Bool("host-access"),
+				ExtraConfig:        c.StringSlice("extra-config"),
+				NetworkBackend:     c.String("network-backend"),
+				Runtime:            c.String("runtime"),
+				PprofAddr:          c.String("pprof-addr"),
+				InsecureRegistries: c.StringSlice("insecure-registry"),
+				Executable:         exe,
+				Out:                c.App.Writer,
 			})
 		},
 	}

@@ -109,6 +109,13 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 		return nil, fmt.Errorf("parse api load results: %w", err)
 	}
 	rep.API, rep.Pods = res.API, res.Pods
+	for _, containers := range []int{1, 2} {
+		m, err := podMemory(ctx, l, pid, 20, containers)
+		if err != nil {
+			return nil, fmt.Errorf("pod memory: %w", err)
+		}
+		rep.PodMemory = append(rep.PodMemory, m)
+	}
 	if rep.DNS, err = dnsBench(ctx); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type Report struct {
 	Store       map[string]float64 `json:"store"`
 	API         []APIResult        `json:"api"`
 	Pods        PodResult          `json:"pod_start"`
+	PodMemory   []PodMemResult     `json:"pod_memory"`
 	DockerBuild DockerBuildResult  `json:"docker_build"`
 	Network     NetResult          `json:"pod_network"`
 	DNS         map[string]float64 `json:"dns"`
@@ -46,8 +47,16 @@ func main() {
 	pods := flag.Int("pods", 100, "pods started for the pod start latency (one at a time, then at once)")
 	netOnly := flag.Bool("net-only", false, "only the pod network and DNS benchmarks")
 	ingressOnly := flag.Bool("ingress-only", false, "only the ingress benchmark")
+	podMem := flag.Int("pod-mem", 0, "only the per-pod memory overhead, with this many pods")
 	flag.Parse()
 	ctx := context.Background()
+	if *podMem > 0 {
+		if err := runPodMemOnly(ctx, *binary, *podMem); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *ingressOnly {
 		if err := runIngressOnly(ctx, *binary); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
