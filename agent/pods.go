@@ -42,7 +42,8 @@ type podState struct {
 	grace       int64
 	started     time.Time
 	restarts    map[string]int32
-	last        map[string]*corev1.ContainerStateTerminated
+	last        map[string]*corev1.ContainerStateTerminated // the latest exit
+	prior       map[string]*corev1.ContainerStateTerminated // the exit before it: lastState while the latest is shown
 	backoff     map[string]time.Time // container → not before
 	waiting     map[string]*corev1.ContainerStateWaiting
 	watching    map[string]bool
@@ -70,7 +71,7 @@ func (a *Agent) stateOf(pod *corev1.Pod) *podState {
 	st := a.state[string(pod.UID)]
 	if st == nil {
 		st = &podState{uid: string(pod.UID), key: pod.Namespace + "/" + pod.Name, restarts: map[string]int32{},
-			last: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
+			last: map[string]*corev1.ContainerStateTerminated{}, prior: map[string]*corev1.ContainerStateTerminated{}, backoff: map[string]time.Time{}, waiting: map[string]*corev1.ContainerStateWaiting{},
 			watching: map[string]bool{}, startedAt: map[string]time.Time{}, probes: map[string]*probeState{}, initDone: map[string]bool{},
 			mountErrors: map[string]lastEvent{}, setUp: map[string]bool{}}
 		a.state[string(pod.UID)] = st
@@ -205,6 +206,7 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 			}
 		}
 		if prev := st.last[c.Name]; prev == nil || !prev.FinishedAt.Time.Equal(cur.FinishedAt) {
+			st.prior[c.Name] = prev
 			st.last[c.Name] = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, StartedAt: metav1.NewTime(st.startedAt[c.Name]),
 				FinishedAt: metav1.NewTime(cur.FinishedAt), ContainerID: "containerd://" + id}
 		}

@@ -61,8 +61,11 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 			} else {
 				failed++
 			}
-			if st.restarts[c.Name] > 0 {
-				cs.LastTerminationState = corev1.ContainerState{}
+			// Shown as the state now, the latest exit is not also the
+			// last state: like kubelet, that is the run before it.
+			cs.LastTerminationState = corev1.ContainerState{}
+			if prior := st.prior[c.Name]; prior != nil && st.restarts[c.Name] > 0 {
+				cs.LastTerminationState.Terminated = prior
 			}
 		case !initialized:
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
