@@ -82,6 +82,12 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // package (the scheduler) that should share its caches.
 func (m *Manager) Informers() informers.SharedInformerFactory { return m.informers }
 
+// Recorder is an event recorder for a part built outside this package
+// (its events go out with the controllers').
+func (m *Manager) Recorder(component string) record.EventRecorder {
+	return m.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+}
+
 // AddRunner adds a part that runs with the controllers.
 func (m *Manager) AddRunner(run func(context.Context) error) { m.runners = append(m.runners, run) }
 

@@ -15,7 +15,8 @@ import (
 // setupIngress builds the ingress controller; it runs with the
 // controllers and every node serves its table (nodeIngress).
 func (s *System) setupIngress() error {
-	c, err := ingress.New(ingress.Config{Client: s.cs, Informers: s.ctrl.Informers(), Log: s.log})
+	c, err := ingress.New(ingress.Config{Client: s.cs, Informers: s.ctrl.Informers(),
+		Recorder: s.ctrl.Recorder("nanokube-ingress"), Log: s.log})
 	if err != nil {
 		return fmt.Errorf("build ingress controller: %w", err)
 	}

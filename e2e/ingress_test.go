@@ -217,6 +217,11 @@ func TestIntegrationIngress(t *testing.T) {
 		t.Errorf("kubectl get ingress:\n%s", out)
 	}
 
+	eventually(t, "kubectl describe ingress shows the Sync event", 20*time.Second, func() (bool, string) {
+		out := k("describe", "ingress", "web")
+		return strings.Contains(out, "Normal  Sync") && strings.Contains(out, "nanokube-ingress  Scheduled for sync"), out
+	})
+
 	for _, ip := range []string{ip1, ip2} {
 		c := resolveClient(ip, ca.pool)
 		check := func(url string, want ingressAnswer) {

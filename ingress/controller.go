@@ -24,6 +24,7 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -41,7 +42,10 @@ const (
 type Config struct {
 	Client    kubernetes.Interface
 	Informers informers.SharedInformerFactory
-	Log       *slog.Logger
+	// Recorder, when set, gets ingress-nginx's "Sync" event for every
+	// new generation of an Ingress served.
+	Recorder record.EventRecorder
+	Log      *slog.Logger
 }
 
 // Controller keeps the routing Table of the Ingresses of its classes
@@ -58,6 +62,9 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	table    atomic.Pointer[Table]
 	fallback *tls.Certificate
+	// announced is the generation of each Ingress (namespace/name/uid) a
+	// Sync event was sent for (Run's goroutine only).
+	announced map[string]int64
 }
 
 // New builds the controller and registers its informers.
@@ -70,7 +77,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	f := cfg.Informers
-	c := &Controller{cfg: cfg, fallback: fallback,
+	c := &Controller{cfg: cfg, fallback: fallback, announced: map[string]int64{},
 		ings: f.Networking().V1().Ingresses().Lister(), classes: f.Networking().V1().IngressClasses().Lister(),
 		svcs: f.Core().V1().Services().Lister(), slices: f.Discovery().V1().EndpointSlices().Lister(),
 		secrets: f.Core().V1().Secrets().Lister(), nodes: f.Core().V1().Nodes().Lister(),
@@ -151,7 +158,30 @@ func (c *Controller) sync(ctx context.Context) error {
 			c.cfg.Log.Info("ingress: " + p)
 		}
 	}
+	c.announce(ings)
 	return c.updateStatus(ctx, ings)
+}
+
+// announce records a Sync event for Ingresses new to the table or
+// changed since, like ingress-nginx's "Scheduled for sync".
+func (c *Controller) announce(ings []*networkingv1.Ingress) {
+	seen := make(map[string]bool, len(ings))
+	for _, ing := range ings {
+		key := ing.Namespace + "/" + ing.Name + "/" + string(ing.UID)
+		seen[key] = true
+		if g, ok := c.announced[key]; ok && g == ing.Generation {
+			continue
+		}
+		c.announced[key] = ing.Generation
+		if c.cfg.Recorder != nil {
+			c.cfg.Recorder.Event(ing, corev1.EventTypeNormal, "Sync", "Scheduled for sync")
+		}
+	}
+	for key := range c.announced {
+		if !seen[key] {
+			delete(c.announced, key)
+		}
+	}
 }
 
 // ours are the Ingresses of a class with this controller: by

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
 )
 
 // TestController: the class is created as the default; Ingresses of it
@@ -39,7 +40,8 @@ func TestController(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	f := informers.NewSharedInformerFactory(cs, 0)
-	c, err := New(Config{Client: cs, Informers: f})
+	rec := record.NewFakeRecorder(10)
+	c, err := New(Config{Client: cs, Informers: f, Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +92,21 @@ func TestController(t *testing.T) {
 	want := "192.168.49.2 192.168.49.3"
 	if status["mine"] != want || status["classless"] != want || status["theirs"] != "" {
 		t.Errorf("status = %v, want the node IPs (sorted) on mine and classless only", status)
+	}
+	for range 2 {
+		select {
+		case ev := <-rec.Events:
+			if ev != "Normal Sync Scheduled for sync" {
+				t.Errorf("event = %q", ev)
+			}
+		case <-ctx.Done():
+			t.Fatal("fewer than 2 Sync events")
+		}
+	}
+	select {
+	case ev := <-rec.Events:
+		t.Errorf("unexpected event %q", ev)
+	default:
 	}
 	tbl := c.Table()
 	for host, want := range map[string]string{"mine.test": "web", "classless.test": "web", "theirs.test": "<404>"} {
