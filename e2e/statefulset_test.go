@@ -95,6 +95,10 @@ spec:
 		t.Errorf("volumes: %q", got)
 	}
 	t.Log(k("get", "pvc,pv"))
+	// The pods were bound only after their claims: no mount ever failed.
+	if ev := k("get", "events", "--field-selector=reason=FailedMount", "-o", "name"); ev != "" {
+		t.Errorf("FailedMount events: %s", ev)
+	}
 	if sc := k("get", "sc"); !strings.HasPrefix(sc, "NAME") || !strings.Contains(sc, "standard (default)   nanokube.io/hostpath   Delete          WaitForFirstConsumer   true") {
 		t.Errorf("kubectl get sc:\n%s", sc)
 	}
