@@ -253,21 +253,21 @@ func TestStatefulSetClaimRetention(t *testing.T) {
 	claim := func(n string) *corev1.PersistentVolumeClaim {
 		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}}
 	}
-	f := newFakeCluster(set, pods[0], pods[1], claim("www-web-1"))
+	f := newFakeCluster(set, pods[0], pods[1], claim("www-web-0"), claim("www-web-1"))
 	c, err := NewStatefulSet(StatefulSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.run(t, c.Run)
 	ctx := context.Background()
-	// web-0 is of an old revision: the rolling update replaces it, and its
-	// new claim is owned by the set (whenDeleted: Delete).
+	// web-0's existing claim becomes owned by the set (whenDeleted:
+	// Delete), so the garbage collector removes it with the set.
 	eventually(t, "web-1 and its claim deleted", func() bool {
 		_, perr := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
 		_, cerr := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-1", metav1.GetOptions{})
 		return perr != nil && cerr != nil
 	})
-	eventually(t, "web-0 recreated with an owned claim", func() bool {
+	eventually(t, "web-0's claim owned by the set", func() bool {
 		pvc, err := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "www-web-0", metav1.GetOptions{})
 		return err == nil && len(pvc.OwnerReferences) == 1 && pvc.OwnerReferences[0].UID == set.UID
 	})
