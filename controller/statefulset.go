@@ -327,6 +327,17 @@ func (c *StatefulSet) apply(ctx context.Context, set *appsv1.StatefulSet, plan s
 			return err
 		}
 	}
+	ownDelete := set.Spec.PersistentVolumeClaimRetentionPolicy != nil &&
+		set.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	for n := range plan.pods {
+		for _, t := range set.Spec.VolumeClaimTemplates {
+			if pvc, err := c.claims.PersistentVolumeClaims(set.Namespace).Get(claimName(t.Name, set.Name, n)); err == nil && pvc.DeletionTimestamp == nil {
+				if err := c.syncClaimOwner(ctx, set, pvc, ownDelete); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	replicas := int(derefReplicas(set.Spec.Replicas))
 	scaleDelete := set.Spec.PersistentVolumeClaimRetentionPolicy != nil &&
 		set.Spec.PersistentVolumeClaimRetentionPolicy.WhenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType
@@ -364,6 +375,9 @@ func (c *StatefulSet) createClaims(ctx context.Context, set *appsv1.StatefulSet,
 			if existing.DeletionTimestamp != nil {
 				return fmt.Errorf("statefulset %s/%s: claim %s is being deleted", set.Namespace, set.Name, name)
 			}
+			if err := c.syncClaimOwner(ctx, set, existing, ownDelete); err != nil {
+				return err
+			}
 			continue
 		}
 		pvc := &corev1.PersistentVolumeClaim{
@@ -391,6 +405,33 @@ func (c *StatefulSet) createClaims(ctx context.Context, set *appsv1.StatefulSet,
 			return fmt.Errorf("statefulset %s/%s: create claim %s: %w", set.Namespace, set.Name, name, err)
 		}
 		c.cfg.Recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "create Claim %s Pod %s in StatefulSet %s success", name, podName, set.Name)
+	}
+	return nil
+}
+
+// syncClaimOwner makes the set own an existing claim exactly when the
+// whenDeleted policy is Delete (the policy may change after creation).
+func (c *StatefulSet) syncClaimOwner(ctx context.Context, set *appsv1.StatefulSet, pvc *corev1.PersistentVolumeClaim, own bool) error {
+	var refs []metav1.OwnerReference
+	has := false
+	for _, r := range pvc.OwnerReferences {
+		if r.UID == set.UID {
+			has = true
+			continue
+		}
+		refs = append(refs, r)
+	}
+	if has == own {
+		return nil
+	}
+	if own {
+		f := false
+		refs = append(refs, metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: set.Name, UID: set.UID, BlockOwnerDeletion: &f})
+	}
+	next := pvc.DeepCopy()
+	next.OwnerReferences = refs
+	if _, err := c.cfg.Client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("statefulset %s/%s: set the owner of claim %s: %w", set.Namespace, set.Name, pvc.Name, err)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestIntegrationStatefulSet: a headless Service and a StatefulSet of three
+// TestIntegrationStatefulSet: on two nodes, a headless Service and a StatefulSet of three
 // with a volumeClaimTemplate on the default class "standard". Pods come up
 // in order with stable names, DNS records and claims; a deleted pod comes
 // back to its own data; a partitioned rollout updates only the ordinals
@@ -19,9 +19,10 @@ import (
 func TestIntegrationStatefulSet(t *testing.T) {
 	l := theLab
 	const p = "e2e-sts"
-	l.startProfile(t, p)
+	l.startProfile(t, p, "--nodes=2")
 	l.loadBusybox(t, p)
 	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }
+	k("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
 	if got := k("get", "storageclass", "standard", "-o", `jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class} {.provisioner} {.volumeBindingMode}`); got != "true nanokube.io/hostpath WaitForFirstConsumer" {
 		t.Errorf("default storage class: %q", got)
 	}
@@ -95,6 +96,10 @@ spec:
 		t.Errorf("volumes: %q", got)
 	}
 	t.Log(k("get", "pvc,pv"))
+	// The pods were bound only after their claims: no mount ever failed.
+	if ev := k("get", "events", "--field-selector=reason=FailedMount", "-o", "name"); ev != "" {
+		t.Errorf("FailedMount events: %s", ev)
+	}
 	if sc := k("get", "sc"); !strings.HasPrefix(sc, "NAME") || !strings.Contains(sc, "standard (default)   nanokube.io/hostpath   Delete          WaitForFirstConsumer   true") {
 		t.Errorf("kubectl get sc:\n%s", sc)
 	}
@@ -115,6 +120,11 @@ spec:
 		r := l.kubectlResult(t, p, "get", "pod", "web-1", "-o", `jsonpath={.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}`)
 		return r.code == 0 && !strings.HasPrefix(r.stdout, uid) && strings.HasSuffix(r.stdout, " True"), r.String()
 	})
+	// Its volume is a directory on one node: the pod returns there.
+	pinned := k("get", "pv", k("get", "pvc", "www-web-1", "-o", "jsonpath={.spec.volumeName}"), "-o", "jsonpath={.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}")
+	if node := k("get", "pod", "web-1", "-o", "jsonpath={.spec.nodeName}"); node != pinned || node == "" {
+		t.Errorf("web-1 came back on %q, its volume is on %q", node, pinned)
+	}
 	if got := k("exec", "web-1", "--", "cat", "/data/hosts"); got != "web-1\nweb-1\n" {
 		t.Errorf("web-1 after recreation holds %q, want its earlier line and a new one", got)
 	}

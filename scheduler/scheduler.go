@@ -284,8 +284,12 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 		return s.markUnschedulable(ctx, pod, msg)
 	}
-	if err := s.selectNode(ctx, snap.volumes, node); err != nil {
-		return err
+	// Claims that wait for their first consumer are pointed at the node;
+	// the pod is bound once they are (their update brings it back, and
+	// their volumes' node affinity then holds it to that node), like
+	// kube-scheduler's VolumeBinding PreBind.
+	if snap.volumes != nil && len(snap.volumes.delayed) > 0 {
+		return s.selectNode(ctx, snap.volumes, node)
 	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node
