@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nanokube/nanokube/cluster"
+)
+
+func serviceCommand() *cli.Command {
+	nsFlag := &cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "the service's namespace"}
+	return &cli.Command{
+		Name:      "service",
+		Usage:     "print (or open) the URLs of a Service from the host",
+		ArgsUsage: "NAME",
+		Flags: []cli.Flag{
+			nsFlag,
+			&cli.BoolFlag{Name: "url", Usage: "print the URLs instead of opening a browser"},
+			&cli.BoolFlag{Name: "all", Usage: "every Service of the namespace"},
+		},
+		Subcommands: []*cli.Command{{
+			Name:  "list",
+			Usage: "list the Services and their URLs",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "only this namespace (default: all)"}},
+			Action: func(c *cli.Context) error {
+				if err := noArgs(c); err != nil {
+					return err
+				}
+				p, err := profileOf(c)
+				if err != nil {
+					return err
+				}
+				return cluster.ListServices(c.Context, p, c.String("namespace"), c.App.Writer)
+			},
+		}},
+		Action: func(c *cli.Context) error {
+			all := c.Bool("all")
+			if (c.NArg() != 1 && !all) || (all && c.NArg() != 0) {
+				return usageError(c, fmt.Errorf("give one service name, or --all: kubectl get svc -n %s", c.String("namespace")))
+			}
+			p, err := profileOf(c)
+			if err != nil {
+				return err
+			}
+			urls, err := cluster.ServiceURLs(c.Context, p, c.String("namespace"), c.Args().First(), all)
+			if err != nil {
+				return err
+			}
+			opener := browser()
+			for _, u := range urls {
+				if c.Bool("url") || opener == "" {
+					fmt.Fprintln(c.App.Writer, u.URL)
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "🎉  Opening service %s/%s in the default browser: %s\n", u.Namespace, u.Name, u.URL)
+				if err := exec.Command(opener, u.URL).Run(); err != nil {
+					return fmt.Errorf("open %s with %s: %w", u.URL, opener, err)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// browser is the command that opens a URL, "" when there is no display
+// to open it on.
+func browser() string {
+	name := "xdg-open"
+	switch runtime.GOOS {
+	case "darwin":
+		name = "open"
+	case "linux":
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return ""
+		}
+	default:
+		return ""
+	}
+	if _, err := exec.LookPath(name); err != nil {
+		return ""
+	}
+	return name
+}
+
+func tunnelCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tunnel",
+		Usage: "route the service CIDR to the cluster until interrupted (needs root)",
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			p, err := profileOf(c)
+			if err != nil {
+				return err
+			}
+			return cluster.Tunnel(c.Context, p, c.App.Writer)
+		},
+	}
+}
