@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,21 +39,36 @@ func serviceCommand() *cli.Command {
 			},
 		}},
 		Action: func(c *cli.Context) error {
-			all := c.Bool("all")
-			if (c.NArg() != 1 && !all) || (all && c.NArg() != 0) {
-				return usageError(c, fmt.Errorf("give one service name, or --all: kubectl get svc -n %s", c.String("namespace")))
+			// minikube's habit: flags after the name (`service web --url -n dev`).
+			opts := serviceOpts{url: c.Bool("url"), all: c.Bool("all"), namespace: c.String("namespace")}
+			args, err := opts.parse(c.Args().Slice())
+			if err != nil {
+				return usageError(c, err)
+			}
+			if (len(args) != 1 && !opts.all) || (opts.all && len(args) != 0) {
+				return usageError(c, fmt.Errorf("give one service name, or --all: kubectl get svc -n %s", opts.namespace))
 			}
 			p, err := profileOf(c)
 			if err != nil {
 				return err
 			}
-			urls, err := cluster.ServiceURLs(c.Context, p, c.String("namespace"), c.Args().First(), all)
+			if opts.profile != "" {
+				if err := cluster.ValidateProfileName(opts.profile); err != nil {
+					return err
+				}
+				p = cluster.NewProfile(cluster.Home(), opts.profile)
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			urls, err := cluster.ServiceURLs(c.Context, p, opts.namespace, name, opts.all)
 			if err != nil {
 				return err
 			}
 			opener := browser()
 			for _, u := range urls {
-				if c.Bool("url") || opener == "" {
+				if opts.url || opener == "" {
 					fmt.Fprintln(c.App.Writer, u.URL)
 					continue
 				}
@@ -64,6 +80,46 @@ func serviceCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+type serviceOpts struct {
+	url, all           bool
+	namespace, profile string
+}
+
+// parse takes the flags that follow the service name.
+func (o *serviceOpts) parse(args []string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		switch name {
+		case "url":
+			o.url = true
+		case "all":
+			o.all = true
+		case "n", "namespace", "p", "profile":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, fmt.Errorf("flag needs an argument: %s", a)
+				}
+				value = args[i+1]
+				i++
+			}
+			if name == "n" || name == "namespace" {
+				o.namespace = value
+			} else {
+				o.profile = value
+			}
+		default:
+			return nil, fmt.Errorf("unknown flag %s", a)
+		}
+	}
+	return rest, nil
 }
 
 // browser is the command that opens a URL, "" when there is no display
