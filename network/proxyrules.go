@@ -1,9 +1,8 @@
 package network
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"sort"
 	"strings"
@@ -42,6 +41,7 @@ const (
 	mapNodePorts      = "service-nodeports"     // proto . port → goto ext chain
 	mapNoEndpoints    = "no-endpoint-services"  // daddr . proto . port → reject / drop
 	mapNoEndpointPort = "no-endpoint-nodeports" // proto . port → reject / drop
+	setHairpin        = "hairpin"               // endpoint . endpoint: masquerade a pod reaching itself
 	masqMark          = "0x4000"
 )
 
@@ -53,9 +53,10 @@ func proxyBase() string {
   map %[3]s { type inet_proto . inet_service : verdict; }
   map %[4]s { type ipv4_addr . inet_proto . inet_service : verdict; }
   map %[5]s { type inet_proto . inet_service : verdict; }
+  set %[7]s { type ipv4_addr . ipv4_addr; }
   chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
   chain nat-output { type nat hook output priority -100; policy accept; jump services; }
-  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }
+  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; ct status dnat ip saddr . ip daddr @%[7]s jump mark-for-masquerade; jump masquerading; }
   chain services {
     ip daddr . meta l4proto . th dport vmap @%[2]s
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @%[3]s
@@ -78,14 +79,14 @@ func proxyBase() string {
     reject
   }
 }
-`, ProxyTable, mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, masqMark)
+`, ProxyTable, mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, masqMark, setHairpin)
 }
 
 // chainName is a readable, bounded nft name: kind-hash-ns/name/proto/port.
 func chainName(kind, id string) string {
-	h := sha256.Sum256([]byte(id))
-	hash := strings.ToLower(base32.StdEncoding.EncodeToString(h[:])[:8])
-	n := kind + "-" + hash + "-" + id
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	n := fmt.Sprintf("%s-%08x-%s", kind, h.Sum32(), id)
 	if len(n) > 200 {
 		n = n[:200]
 	}
@@ -182,7 +183,7 @@ func localOnly(eps []proxyEP, node string) []proxyEP {
 // RenderProxy computes the desired proxy state of one node.
 func RenderProxy(in ProxyInput) *ProxyRules {
 	r := &ProxyRules{Chains: map[string][]string{}, Sets: map[string]int32{}, Elems: map[string]map[string]string{
-		mapServiceIPs: {}, mapNodePorts: {}, mapNoEndpoints: {}, mapNoEndpointPort: {},
+		mapServiceIPs: {}, mapNodePorts: {}, mapNoEndpoints: {}, mapNoEndpointPort: {}, setHairpin: {},
 	}}
 	notPod := ""
 	if in.ClusterCIDR != nil {
@@ -252,23 +253,33 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			epChain := func(e proxyEP) string {
 				return chainName("sep", fmt.Sprintf("%s__%s/%d", id, e.ip, e.port))
 			}
-			// lb renders a chain that spreads over eps (random, or
-			// sticky by client IP).
+			// lb renders a chain that spreads over eps: straight DNAT by
+			// a random number, or (ClientIP affinity) through one chain
+			// per endpoint that remembers the client.
 			lb := func(name string, eps []proxyEP, pre []string) {
 				rules := pre
-				if affinity > 0 {
+				switch {
+				case affinity > 0:
 					for _, e := range eps {
 						rules = append(rules, fmt.Sprintf("ip saddr @%s goto %s", affinitySet(epChain(e), affinity), epChain(e)))
 					}
-				}
-				if len(eps) == 1 {
-					rules = append(rules, "goto "+epChain(eps[0]))
-				} else {
+					if len(eps) == 1 {
+						rules = append(rules, "goto "+epChain(eps[0]))
+						break
+					}
 					vm := make([]string, len(eps))
 					for i, e := range eps {
 						vm[i] = fmt.Sprintf("%d : goto %s", i, epChain(e))
 					}
 					rules = append(rules, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(vm, ", ")))
+				case len(eps) == 1:
+					rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, eps[0].ip, eps[0].port))
+				default:
+					m := make([]string, len(eps))
+					for i, e := range eps {
+						m[i] = fmt.Sprintf("%d : %s . %d", i, e.ip, e.port)
+					}
+					rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to numgen random mod %d map { %s }", proto, len(eps), strings.Join(m, ", ")))
 				}
 				r.Chains[name] = rules
 			}
@@ -276,9 +287,12 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			if internalLocal {
 				clusterEPs = localOnly(eps, in.Node)
 			}
+			// Traffic from outside the pod range (the node, the host,
+			// NodePort and LoadBalancer clients) is masqueraded so the
+			// reply comes back through this node; pods keep their IP.
 			var masq []string
 			if notPod != "" {
-				masq = []string{fmt.Sprintf("ip daddr %s %s dport %d ip saddr != %s jump mark-for-masquerade", vip, proto, sp.Port, notPod)}
+				masq = []string{fmt.Sprintf("ip saddr != %s jump mark-for-masquerade", notPod)}
 			}
 			if len(clusterEPs) == 0 {
 				r.Elems[mapNoEndpoints][vipKey] = "drop"
@@ -287,15 +301,16 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				r.Elems[mapServiceIPs][vipKey] = "goto " + svc
 			}
 			for _, e := range eps {
-				name := epChain(e)
-				rules := []string{fmt.Sprintf("ip saddr %s jump mark-for-masquerade", e.ip)}
-				if affinity > 0 {
-					set := affinitySet(name, affinity)
-					r.Sets[set] = affinity
-					rules = append(rules, fmt.Sprintf("update @%s { ip saddr }", set))
+				// A pod that reaches itself through the service is
+				// masqueraded (hairpin), in postrouting.
+				r.Elems[setHairpin][e.ip+" . "+e.ip] = ""
+				if affinity == 0 {
+					continue
 				}
-				rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, e.ip, e.port))
-				r.Chains[name] = rules
+				name := epChain(e)
+				set := affinitySet(name, affinity)
+				r.Sets[set] = affinity
+				r.Chains[name] = []string{fmt.Sprintf("update @%s { ip saddr }", set), fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, e.ip, e.port)}
 			}
 			if len(extIPs) == 0 && sp.NodePort == 0 {
 				continue
@@ -303,13 +318,14 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			// External entries (NodePort, LoadBalancer, externalIPs).
 			ext := chainName("ext", id)
 			var extRules []string
-			if externalLocal {
+			switch {
+			case externalLocal:
 				local := localOnly(eps, in.Node)
-				if notPod != "" && len(clusterEPs) > 0 {
-					extRules = append(extRules, fmt.Sprintf("ip saddr %s goto %s", notPod, svc))
-				}
 				if len(clusterEPs) > 0 {
-					extRules = append(extRules, "fib saddr type local jump mark-for-masquerade", "fib saddr type local goto "+svc)
+					if notPod != "" {
+						extRules = append(extRules, fmt.Sprintf("ip saddr %s goto %s", notPod, svc))
+					}
+					extRules = append(extRules, "fib saddr type local goto "+svc)
 				}
 				if len(local) == 0 {
 					// Nothing to answer with on this node: drop like
@@ -326,13 +342,18 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				svl := chainName("svl", id)
 				lb(svl, local, nil)
 				extRules = append(extRules, "goto "+svl)
-			} else {
-				if len(clusterEPs) == 0 {
-					continue
-				}
-				extRules = append(extRules, "jump mark-for-masquerade", "goto "+svc)
+			case len(clusterEPs) == len(eps):
+				// The cluster policy: the service chain already
+				// masquerades what comes from outside the pod range.
+				ext = svc
+			default:
+				// internalTrafficPolicy Local: outside traffic still
+				// goes to every endpoint.
+				lb(ext, eps, masq)
 			}
-			r.Chains[ext] = extRules
+			if ext != svc && extRules != nil {
+				r.Chains[ext] = extRules
+			}
 			for _, ip := range extIPs {
 				r.Elems[mapServiceIPs][fmt.Sprintf("%s . %s . %d", ip, proto, sp.Port)] = "goto " + ext
 			}
@@ -362,34 +383,53 @@ func (r *ProxyRules) Script(old *ProxyRules) string {
 			fmt.Fprintf(&b, "add set %s %s { type ipv4_addr; flags dynamic,timeout; timeout %ds; }\n", t, name, r.Sets[name])
 		}
 	}
+	// New chains are declared with their rules in one table block;
+	// changed ones are flushed and refilled.
+	var block strings.Builder
 	for _, name := range sortedKeys(r.Chains) {
 		if _, ok := old.Chains[name]; !ok {
-			fmt.Fprintf(&b, "add chain %s %s\n", t, name)
+			fmt.Fprintf(&block, "  chain %s {\n", name)
+			for _, rule := range r.Chains[name] {
+				fmt.Fprintf(&block, "    %s\n", rule)
+			}
+			block.WriteString("  }\n")
 		}
+	}
+	if block.Len() > 0 {
+		fmt.Fprintf(&b, "table %s {\n%s}\n", t, block.String())
 	}
 	for _, name := range sortedKeys(r.Chains) {
 		rules := r.Chains[name]
 		prev, ok := old.Chains[name]
-		if ok && equalStrings(prev, rules) {
+		if !ok || equalStrings(prev, rules) {
 			continue
 		}
-		if ok {
-			fmt.Fprintf(&b, "flush chain %s %s\n", t, name)
-		}
+		fmt.Fprintf(&b, "flush chain %s %s\n", t, name)
 		for _, rule := range rules {
 			fmt.Fprintf(&b, "add rule %s %s %s\n", t, name, rule)
 		}
 	}
+	// Elements: one delete and one add command per map.
 	for _, m := range sortedKeys(r.Elems) {
+		var del, add []string
 		for _, k := range sortedKeys(old.Elems[m]) {
 			if v, ok := r.Elems[m][k]; !ok || v != old.Elems[m][k] {
-				fmt.Fprintf(&b, "delete element %s %s { %s }\n", t, m, k)
+				del = append(del, k)
 			}
 		}
 		for _, k := range sortedKeys(r.Elems[m]) {
 			if v, ok := old.Elems[m][k]; !ok || v != r.Elems[m][k] {
-				fmt.Fprintf(&b, "add element %s %s { %s : %s }\n", t, m, k, r.Elems[m][k])
+				if v := r.Elems[m][k]; v != "" {
+					k += " : " + v
+				}
+				add = append(add, k)
 			}
+		}
+		if len(del) > 0 {
+			fmt.Fprintf(&b, "delete element %s %s { %s }\n", t, m, strings.Join(del, ", "))
+		}
+		if len(add) > 0 {
+			fmt.Fprintf(&b, "add element %s %s { %s }\n", t, m, strings.Join(add, ", "))
 		}
 	}
 	// Chains and sets nothing refers to any more go last.

@@ -54,7 +54,11 @@ func dump(r *ProxyRules) string {
 	}
 	for _, m := range sortedKeys(r.Elems) {
 		for _, k := range sortedKeys(r.Elems[m]) {
-			lines = append(lines, m+"["+k+"] = "+shortAll(r.Elems[m][k]))
+			if v := r.Elems[m][k]; v == "" {
+				lines = append(lines, m+"["+k+"]")
+			} else {
+				lines = append(lines, m+"["+k+"] = "+shortAll(v))
+			}
 		}
 	}
 	return strings.Join(lines, "\n")
@@ -96,12 +100,10 @@ func TestRenderProxy(t *testing.T) {
 		name:   "cluster IP, two ready endpoints, random with no masquerade for pods",
 		svc:    testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{two},
-		want: `sep:default/web/tcp/http__10.244.0.5/8080: ip saddr 10.244.0.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
-sep:default/web/tcp/http__10.244.1.5/8080: ip saddr 10.244.1.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.1.5/8080: meta l4proto tcp dnat to 10.244.1.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: numgen random mod 2 vmap { 0 : goto sep:default/web/tcp/http__10.244.0.5/8080, 1 : goto sep:default/web/tcp/http__10.244.1.5/8080 }
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+hairpin[10.244.0.5 . 10.244.0.5]
+hairpin[10.244.1.5 . 10.244.1.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "no endpoints: reject on the VIP and the node port",
@@ -118,20 +120,18 @@ no-endpoint-services[10.96.0.20 . tcp . 80] = goto reject-chain`,
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", false, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `sep:default/web/tcp/http__10.244.0.6/8080: ip saddr 10.244.0.6 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.0.6/8080: meta l4proto tcp dnat to 10.244.0.6:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.6/8080
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.6:8080
+hairpin[10.244.0.6 . 10.244.0.6]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "terminating ignored while a ready one exists",
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `sep:default/web/tcp/http__10.244.0.5/8080: ip saddr 10.244.0.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+hairpin[10.244.0.5 . 10.244.0.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "session affinity ClientIP",
@@ -140,13 +140,13 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false})},
-		want: `sep:default/web/tcp/http__10.244.0.5/8080: ip saddr 10.244.0.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.0.5/8080: update aff60:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
+		want: `sep:default/web/tcp/http__10.244.0.5/8080: update aff60:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
 sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
 svc:default/web/tcp/http: ip saddr @aff60:default/web/tcp/http__10.244.0.5/8080 goto sep:default/web/tcp/http__10.244.0.5/8080
 svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
 set aff60:default/web/tcp/http__10.244.0.5/8080
+hairpin[10.244.0.5 . 10.244.0.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "LoadBalancer with externalTrafficPolicy Local on the node with the pod",
@@ -157,16 +157,13 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 		}),
 		slices: []*discoveryv1.EndpointSlice{two},
 		want: `ext:default/web/tcp/http: ip saddr 10.244.0.0/16 goto svc:default/web/tcp/http
-ext:default/web/tcp/http: fib saddr type local jump mark-for-masquerade
 ext:default/web/tcp/http: fib saddr type local goto svc:default/web/tcp/http
 ext:default/web/tcp/http: goto svl:default/web/tcp/http
-sep:default/web/tcp/http__10.244.0.5/8080: ip saddr 10.244.0.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
-sep:default/web/tcp/http__10.244.1.5/8080: ip saddr 10.244.1.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.1.5/8080: meta l4proto tcp dnat to 10.244.1.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: numgen random mod 2 vmap { 0 : goto sep:default/web/tcp/http__10.244.0.5/8080, 1 : goto sep:default/web/tcp/http__10.244.1.5/8080 }
-svl:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
+svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+svl:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+hairpin[10.244.0.5 . 10.244.0.5]
+hairpin[10.244.1.5 . 10.244.1.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
 service-ips[192.168.49.200 . tcp . 80] = goto ext:default/web/tcp/http
 service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
@@ -177,10 +174,9 @@ service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `sep:default/web/tcp/http__10.244.1.5/8080: ip saddr 10.244.1.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.1.5/8080: meta l4proto tcp dnat to 10.244.1.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.1.5/8080
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+hairpin[10.244.1.5 . 10.244.1.5]
 no-endpoint-nodeports[tcp . 30080] = drop
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
@@ -190,23 +186,19 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 			s.Spec.ExternalIPs = []string{"192.0.2.7"}
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `ext:default/web/tcp/http: jump mark-for-masquerade
-ext:default/web/tcp/http: goto svc:default/web/tcp/http
-sep:default/web/tcp/http__10.244.1.5/8080: ip saddr 10.244.1.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.1.5/8080: meta l4proto tcp dnat to 10.244.1.5:8080
-svc:default/web/tcp/http: ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.1.5/8080
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+hairpin[10.244.1.5 . 10.244.1.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
-service-ips[192.0.2.7 . tcp . 80] = goto ext:default/web/tcp/http
-service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
+service-ips[192.0.2.7 . tcp . 80] = goto svc:default/web/tcp/http
+service-nodeports[tcp . 30080] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "internalTrafficPolicy Local without a local endpoint drops",
 		svc: testService("web", func(s *corev1.Service) {
 			s.Spec.InternalTrafficPolicy = ptr(corev1.ServiceInternalTrafficPolicyLocal)
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `sep:default/web/tcp/http__10.244.1.5/8080: ip saddr 10.244.1.5 jump mark-for-masquerade
-sep:default/web/tcp/http__10.244.1.5/8080: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `hairpin[10.244.1.5 . 10.244.1.5]
 no-endpoint-services[10.96.0.20 . tcp . 80] = drop`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,24 +229,23 @@ func TestProxyScriptIncremental(t *testing.T) {
 		t.Errorf("same state again = %q, want no change", s)
 	}
 	// One endpoint goes unready: the service chain is rewritten and the
-	// endpoint's chain deleted; nothing else.
+	// endpoint leaves the hairpin set; nothing else.
 	in.Slices["default/web"] = []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
 		testEP{"10.244.1.5", "n2", false, false})}
 	second := RenderProxy(in)
 	s := second.Script(first)
-	svc, gone := chainName("svc", "default/web/tcp/http"), chainName("sep", "default/web/tcp/http__10.244.1.5/8080")
+	svc := chainName("svc", "default/web/tcp/http")
 	want := "flush chain ip nanokube " + svc + "\n" +
-		"add rule ip nanokube " + svc + " ip daddr 10.96.0.20 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n" +
-		"add rule ip nanokube " + svc + " goto " + chainName("sep", "default/web/tcp/http__10.244.0.5/8080") + "\n" +
-		"flush chain ip nanokube " + gone + "\n" +
-		"delete chain ip nanokube " + gone + "\n"
+		"add rule ip nanokube " + svc + " ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n" +
+		"add rule ip nanokube " + svc + " meta l4proto tcp dnat to 10.244.0.5:8080\n" +
+		"delete element ip nanokube hairpin { 10.244.1.5 . 10.244.1.5 }\n"
 	if s != want {
 		t.Errorf("update script:\n%s\nwant:\n%s", s, want)
 	}
 	// The service goes away: its element first, then its chains.
 	in.Services = nil
 	s = RenderProxy(in).Script(second)
-	if !strings.HasPrefix(s, "delete element ip nanokube service-ips { 10.96.0.20 . tcp . 80 }\n") || strings.Count(s, "delete chain") != 2 {
+	if !strings.Contains(s, "delete element ip nanokube service-ips { 10.96.0.20 . tcp . 80 }\n") || !strings.HasSuffix(s, "delete chain ip nanokube "+svc+"\n") {
 		t.Errorf("delete script:\n%s", s)
 	}
 }

@@ -33,6 +33,7 @@ type Report struct {
 	Network     NetResult          `json:"pod_network"`
 	DNS         map[string]float64 `json:"dns"`
 	Ingress     IngressResult      `json:"ingress"`
+	Proxy       []ProxyResult      `json:"service_proxy"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -46,8 +47,16 @@ func main() {
 	pods := flag.Int("pods", 100, "pods started for the pod start latency (one at a time, then at once)")
 	netOnly := flag.Bool("net-only", false, "only the pod network and DNS benchmarks")
 	ingressOnly := flag.Bool("ingress-only", false, "only the ingress benchmark")
+	proxyOnly := flag.Bool("proxy-only", false, "only the service proxy sync benchmark")
 	flag.Parse()
 	ctx := context.Background()
+	if *proxyOnly {
+		if err := runProxyOnly(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *ingressOnly {
 		if err := runIngressOnly(ctx, *binary); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
