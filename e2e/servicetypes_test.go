@@ -21,6 +21,15 @@ import (
 // /cgi-bin/name with its own pod name.
 const whoServer = `mkdir -p /tmp/w/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "$REMOTE_ADDR"\n' > /tmp/w/cgi-bin/ip && printf '#!/bin/sh\necho Content-Type: text/plain\necho\nhostname\n' > /tmp/w/cgi-bin/name && chmod +x /tmp/w/cgi-bin/* && exec httpd -f -p 8080 -h /tmp/w`
 
+// flipPod serves while /tmp/ready exists (its readiness probe).
+func flipPod(node string) *corev1.Pod {
+	pod := netnodePod("flip", node, map[string]string{"role": "flip"}, true)
+	pod.Spec.Containers[0].Command = []string{"sh", "-c", "touch /tmp/ready && " + whoServer}
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/ready"}}},
+		PeriodSeconds: 1, FailureThreshold: 1}
+	return pod
+}
+
 func svcOf(name string, typ corev1.ServiceType, sel map[string]string, mut func(*corev1.Service)) *corev1.Service {
 	s := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.ServiceSpec{Type: typ, Selector: sel,
@@ -34,7 +43,7 @@ func svcOf(name string, typ corev1.ServiceType, sel map[string]string, mut func(
 // TestIntegrationServiceTypes: NodePort on every node IP and
 // LoadBalancer from the host side, externalTrafficPolicy Local,
 // ClientIP affinity, reject without endpoints, no masquerade inside the
-// cluster, `nanokube service --url`, `service list` and `tunnel`.
+// cluster, readiness changes in the rules within a second, `nanokube service --url`, `service list` and `tunnel`.
 func TestIntegrationServiceTypes(t *testing.T) {
 	l := theLab
 	const p = "svctypes"
@@ -54,6 +63,8 @@ func TestIntegrationServiceTypes(t *testing.T) {
 	l.apply(t, p,
 		server("who1", p, "one"), server("who2", m02, "two"),
 		netnodePod("client", p, map[string]string{"role": "client"}, false),
+		flipPod(p),
+		svcOf("flip", corev1.ServiceTypeClusterIP, map[string]string{"role": "flip"}, nil),
 		svcOf("np", corev1.ServiceTypeNodePort, map[string]string{"app": "who"}, nil),
 		svcOf("lb", corev1.ServiceTypeLoadBalancer, map[string]string{"role": "two"}, func(s *corev1.Service) {
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
@@ -150,6 +161,26 @@ func TestIntegrationServiceTypes(t *testing.T) {
 	if r := fromClient("http://" + nobodyIP + "/"); r.code == 0 || !strings.Contains(r.stderr, "refused") || time.Since(start) > time.Second {
 		t.Errorf("ClusterIP without endpoints from a pod: want connection refused at once, took %s: %s", time.Since(start), r)
 	}
+
+	// Readiness: the endpoint leaves the node's rules within a second of
+	// the pod turning unready (the service then refuses), and comes back.
+	flipIP := jp("pod/flip", "{.status.podIP}")
+	inRules := func() (bool, string) {
+		r := l.inNetns(t, "/run/nanokube/"+p+"/netns/"+p, "nft", "list", "table", "ip", "nanokube")
+		return strings.Contains(r.stdout, flipIP+":8080") || strings.Contains(r.stdout, flipIP+" . 8080"), r.stderr
+	}
+	if ok, _ := inRules(); !ok {
+		t.Errorf("ready pod %s is not in the service rules", flipIP)
+	}
+	k("exec", "flip", "--", "rm", "/tmp/ready")
+	k("wait", "--for=condition=Ready=false", "pod/flip", "--timeout=30s")
+	eventually(t, "unready endpoint leaves the rules", time.Second, func() (bool, string) { ok, e := inRules(); return !ok, e })
+	if r := fromClient("http://" + jp("svc/flip", "{.spec.clusterIP}") + "/"); r.code == 0 || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("service of an unready pod: want connection refused: %s", r)
+	}
+	k("exec", "flip", "--", "touch", "/tmp/ready")
+	k("wait", "--for=condition=Ready", "pod/flip", "--timeout=30s")
+	eventually(t, "ready endpoint back in the rules", time.Second, inRules)
 
 	// nanokube service --url and service list.
 	out := l.nanokube(t, "service", "np", "--url", "-p", p).stdout
