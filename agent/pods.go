@@ -44,7 +44,7 @@ type podState struct {
 	restarts    map[string]int32
 	last        map[string]*corev1.ContainerStateTerminated // the latest exit
 	prior       map[string]*corev1.ContainerStateTerminated // the exit before it: lastState while the latest is shown
-	backoff     map[string]time.Time // container → not before
+	backoff     map[string]time.Time                        // container → not before
 	waiting     map[string]*corev1.ContainerStateWaiting
 	watching    map[string]bool
 	startedAt   map[string]time.Time

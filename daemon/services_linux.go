@@ -22,7 +22,7 @@ var serviceCIDR = &net.IPNet{IP: net.IPv4(10, 96, 0, 0).To4(), Mask: net.CIDRMas
 
 // startServices builds the cluster DNS server; each node listens for it
 // (nodeServices).
-func (s *System) startServices(ctx context.Context, _ kubernetes.Interface) error {
+func (s *System) startServices(_ context.Context, cs kubernetes.Interface) error {
 	upstream := append([]string(nil), s.cfg.Cluster.DNSUpstream...)
 	for i, u := range upstream {
 		if _, _, err := net.SplitHostPort(u); err != nil {
@@ -34,6 +34,15 @@ func (s *System) startServices(ctx context.Context, _ kubernetes.Interface) erro
 	}
 	s.dns = network.NewDNS(network.DNSConfig{Domain: "cluster.local", Informers: s.ctrl.Informers(), Upstream: upstream,
 		ReverseCIDRs: []*net.IPNet{serviceCIDR, clusterCIDR}, Log: s.log})
+	if s.net.driver == "host" {
+		return nil
+	}
+	first, last := network.LBPoolOf(s.net.pnet.Subnet)
+	lb, err := network.NewLBAllocator(network.LBConfig{Client: cs, Informers: s.ctrl.Informers(), First: first, Last: last, Log: s.log})
+	if err != nil {
+		return fmt.Errorf("build LoadBalancer address allocator: %w", err)
+	}
+	s.ctrl.AddRunner(lb.Run)
 	return nil
 }
 
@@ -44,8 +53,12 @@ func (s *System) nodeServices(n cluster.NodeState, pn network.PodNet) ([]func(co
 		return nil, fmt.Errorf("node %s pod network: %w", n.Name, err)
 	}
 	gw := pn.Gateway()
-	proxy, err := network.NewProxy(network.ProxyConfig{Profile: s.cfg.Profile.Name, NodeNetns: pn.NodeNetns, Informers: s.ctrl.Informers(),
-		DNS: gw, ClusterDNS: clusterDNSIP, Log: s.log})
+	pcfg := network.ProxyConfig{Profile: s.cfg.Profile.Name, Node: n.Name, NodeNetns: pn.NodeNetns, ClusterCIDR: clusterCIDR,
+		Informers: s.ctrl.Informers(), DNS: gw, ClusterDNS: clusterDNSIP, Log: s.log}
+	if s.net.driver != "host" {
+		pcfg.LBPool, pcfg.Underlay = network.LBPoolNet(s.net.pnet.Subnet), "eth0"
+	}
+	proxy, err := network.NewProxy(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("build service proxy: %w", err)
 	}

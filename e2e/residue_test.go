@@ -52,6 +52,9 @@ func (l *lab) residue(profile string) []string {
 			}
 		}
 	}
+	if r := l.run(ctx, nil, "ip", "route", "show", "10.96.0.0/12"); strings.TrimSpace(r.stdout) != "" && len(l.otherProfiles(profile)) == 0 {
+		left = append(left, "route "+strings.TrimSpace(r.stdout)+" (nanokube tunnel)")
+	}
 	left = append(left, processesOf(profile)...)
 	if b, err := os.ReadFile(l.Kubeconfig); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {

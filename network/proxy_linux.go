@@ -3,15 +3,14 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
 	"sort"
-	"strings"
+	"time"
 
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,39 +23,57 @@ import (
 
 // ProxyConfig builds one node's service proxy.
 type ProxyConfig struct {
-	Profile   string
-	NodeNetns string // "" = the current netns (host driver)
-	Informers informers.SharedInformerFactory
+	Profile     string
+	Node        string
+	NodeNetns   string // "" = the current netns (host driver)
+	ClusterCIDR *net.IPNet
+	Informers   informers.SharedInformerFactory
 	// DNS is the node-local DNS listener that the cluster DNS address
 	// (10.96.0.10:53) is sent to.
 	DNS        net.IP
 	ClusterDNS net.IP
-	Log        *slog.Logger
+	// LBPool holds the LoadBalancer addresses; the node that serves a
+	// service's address puts it on Underlay (so it answers ARP on the
+	// profile bridge). Nil: no announcement (host driver).
+	LBPool   *net.IPNet
+	Underlay string
+	Log      *slog.Logger
+	// Observe, when set, is told how long each applied sync took.
+	Observe func(full bool, rules int, d time.Duration)
 }
 
 // Proxy programs the node's nftables table from Services and
-// EndpointSlices: ClusterIP and NodePort with random balancing over ready
-// endpoints, reject when there are none. The whole table is replaced in one
-// nft transaction per sync, so rules never pile up and a restart converges.
+// EndpointSlices like kube-proxy's nftables mode: one chain per service
+// port and per endpoint, dispatch maps keyed by daddr . proto . port.
+// Each sync renders the desired state, diffs it with what it applied
+// last and loads the difference in one nft transaction; the first sync
+// after a start replaces the table whole, so a restart converges.
 type Proxy struct {
 	cfg    ProxyConfig
 	svcs   corelisters.ServiceLister
 	slices discoverylisters.EndpointSliceLister
+	nodes  corelisters.NodeLister
 	synced []cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
-	last   string
+	last   *ProxyRules
 }
 
 // NewProxy builds the proxy.
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	svcInf := cfg.Informers.Core().V1().Services()
 	sliceInf := cfg.Informers.Discovery().V1().EndpointSlices()
-	p := &Proxy{cfg: cfg, svcs: svcInf.Lister(), slices: sliceInf.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy"})}
+	nodeInf := cfg.Informers.Core().V1().Nodes()
+	p := &Proxy{cfg: cfg, svcs: svcInf.Lister(), slices: sliceInf.Lister(), nodes: nodeInf.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy-" + cfg.Node})}
 	kick := cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { p.queue.Add("sync") }, UpdateFunc: func(any, any) { p.queue.Add("sync") }, DeleteFunc: func(any) { p.queue.Add("sync") },
 	}
-	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()} {
+	infs := []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()}
+	if cfg.LBPool != nil {
+		infs = append(infs, nodeInf.Informer())
+	}
+	for _, inf := range infs {
 		if _, err := inf.AddEventHandler(kick); err != nil {
 			return nil, err
 		}
@@ -65,16 +82,14 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	return p, nil
 }
 
-// Run syncs on every change until ctx ends, then removes the table.
+// Run syncs on every change until ctx ends.
 func (p *Proxy) Run(ctx context.Context) error {
 	defer p.queue.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
 		return nil
 	}
-	go func() {
-		<-ctx.Done()
-		p.queue.ShutDown()
-	}()
+	stop := context.AfterFunc(ctx, p.queue.ShutDown)
+	defer stop()
 	p.queue.Add("sync")
 	for {
 		key, quit := p.queue.Get()
@@ -82,7 +97,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 			return nil
 		}
 		if err := p.sync(); err != nil {
-			p.cfg.Log.Info("service proxy sync failed", "err", err)
+			p.cfg.Log.Info("service proxy sync failed", "node", p.cfg.Node, "err", err)
 			p.queue.AddRateLimited(key)
 		} else {
 			p.queue.Forget(key)
@@ -91,153 +106,140 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 }
 
-// Ruleset renders the nftables table for the current services.
-func (p *Proxy) Ruleset() (string, error) {
+// Input collects the render input from the informers' caches.
+func (p *Proxy) Input() (ProxyInput, error) {
 	svcs, err := p.svcs.List(labels.Everything())
 	if err != nil {
-		return "", err
+		return ProxyInput{}, err
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Namespace+"/"+svcs[i].Name < svcs[j].Namespace+"/"+svcs[j].Name })
-	var b strings.Builder
-	table := "nanokube"
-	fmt.Fprintf(&b, "table ip %s {}\ndelete table ip %s\ntable ip %s {\n", table, table, table)
-	b.WriteString("  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }\n")
-	b.WriteString("  chain output {\n    type nat hook output priority -100; policy accept;\n    jump services\n  }\n")
-	b.WriteString("  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & 0x4000 == 0x4000 masquerade\n  }\n")
-	var services, chains, rejects strings.Builder
-	n := 0
-	for _, s := range svcs {
-		if s.Spec.Type == corev1.ServiceTypeExternalName || s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone {
-			continue
-		}
-		eps, err := p.endpoints(s)
-		if err != nil {
-			return "", err
-		}
-		for _, sp := range s.Spec.Ports {
-			proto := strings.ToLower(string(sp.Protocol))
-			if proto != "tcp" && proto != "udp" {
-				continue
-			}
-			chain := fmt.Sprintf("svc_%d", n)
-			n++
-			var targets []string
-			if s.Spec.ClusterIP == p.cfg.ClusterDNS.String() && p.cfg.DNS != nil {
-				targets = []string{net.JoinHostPort(p.cfg.DNS.String(), "53")}
-			} else {
-				for _, e := range eps {
-					if port, ok := e.ports[sp.Name]; ok {
-						targets = append(targets, net.JoinHostPort(e.ip, fmt.Sprint(port)))
-					}
-				}
-			}
-			match := fmt.Sprintf("%s dport %d", proto, sp.Port)
-			if len(targets) == 0 {
-				fmt.Fprintf(&rejects, "    ip daddr %s %s reject\n", s.Spec.ClusterIP, match)
-				continue
-			}
-			fmt.Fprintf(&services, "    ip daddr %s %s jump %s\n", s.Spec.ClusterIP, match, chain)
-			if sp.NodePort != 0 {
-				fmt.Fprintf(&services, "    fib daddr type local %s dport %d jump %s\n", proto, sp.NodePort, chain)
-			}
-			fmt.Fprintf(&chains, "  chain %s {\n    meta mark set meta mark | 0x4000\n", chain)
-			if len(targets) == 1 {
-				fmt.Fprintf(&chains, "    meta l4proto %s dnat to %s\n  }\n", proto, targets[0])
-				continue
-			}
-			vm := make([]string, len(targets))
-			for i := range targets {
-				vm[i] = fmt.Sprintf("%d : jump %s_%d", i, chain, i)
-			}
-			fmt.Fprintf(&chains, "    numgen random mod %d vmap { %s }\n  }\n", len(targets), strings.Join(vm, ", "))
-			for i, t := range targets {
-				fmt.Fprintf(&chains, "  chain %s_%d {\n    meta l4proto %s dnat to %s\n  }\n", chain, i, proto, t)
-			}
-		}
-	}
-	fmt.Fprintf(&b, "  chain services {\n%s  }\n", services.String())
-	b.WriteString(chains.String())
-	fmt.Fprintf(&b, "  chain reject_noep {\n    type filter hook output priority 0; policy accept;\n%s  }\n", rejects.String())
-	fmt.Fprintf(&b, "  chain reject_noep_fwd {\n    type filter hook forward priority 0; policy accept;\n%s  }\n", rejects.String())
-	b.WriteString("}\n")
-	return b.String(), nil
-}
-
-type proxyEndpoint struct {
-	ip    string
-	ports map[string]int32
-}
-
-// endpoints are the ready endpoints of s from its EndpointSlices.
-func (p *Proxy) endpoints(s *corev1.Service) ([]proxyEndpoint, error) {
-	slices, err := p.slices.EndpointSlices(s.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.Name}))
+	slices, err := p.slices.List(labels.Everything())
 	if err != nil {
-		return nil, err
+		return ProxyInput{}, err
 	}
-	seen := map[string]bool{}
-	var out []proxyEndpoint
+	by := map[string][]*discoveryv1.EndpointSlice{}
 	for _, sl := range slices {
-		ports := map[string]int32{}
-		for _, pt := range sl.Ports {
-			if pt.Port == nil {
-				continue
-			}
-			name := ""
-			if pt.Name != nil {
-				name = *pt.Name
-			}
-			ports[name] = *pt.Port
-		}
-		for _, e := range sl.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			for _, a := range e.Addresses {
-				if !seen[a] {
-					seen[a] = true
-					out = append(out, proxyEndpoint{ip: a, ports: ports})
-				}
-			}
+		if name := sl.Labels[discoveryv1.LabelServiceName]; name != "" {
+			by[sl.Namespace+"/"+name] = append(by[sl.Namespace+"/"+name], sl)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ip < out[j].ip })
-	return out, nil
+	for _, l := range by {
+		sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	}
+	return ProxyInput{Node: p.cfg.Node, ClusterCIDR: p.cfg.ClusterCIDR, DNS: p.cfg.DNS, ClusterDNS: p.cfg.ClusterDNS, Services: svcs, Slices: by}, nil
 }
 
 func (p *Proxy) sync() error {
-	rules, err := p.Ruleset()
+	in, err := p.Input()
 	if err != nil {
 		return err
 	}
-	if rules == p.last {
-		return nil
+	start := time.Now()
+	want := RenderProxy(in)
+	script := want.Script(p.last)
+	if script != "" {
+		if err := nftApply(p.cfg.NodeNetns, script); err != nil {
+			p.last = nil // next time replace the table whole
+			return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
+		}
+		if p.cfg.Observe != nil {
+			p.cfg.Observe(p.last == nil, len(want.Chains), time.Since(start))
+		}
 	}
-	if err := p.apply(rules); err != nil {
-		return err
-	}
-	p.last = rules
-	return nil
+	p.last = want
+	return p.announce(in)
 }
 
-// apply loads the ruleset into the node netns in one nft transaction.
-func (p *Proxy) apply(rules string) error {
-	args := []string{"-f", "-"}
-	name := "nft"
-	if p.cfg.NodeNetns != "" {
-		name, args = "nsenter", append([]string{"--net=" + p.cfg.NodeNetns, "--", "nft"}, args...)
+// announce puts the LoadBalancer addresses this node serves on its
+// underlay device and takes away the ones it no longer serves.
+func (p *Proxy) announce(in ProxyInput) error {
+	if p.cfg.LBPool == nil || p.cfg.NodeNetns == "" {
+		return nil
 	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(rules)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft -f: %w: %s", err, strings.TrimSpace(stderr.String()))
+	nodes, err := p.nodes.List(labels.Everything())
+	if err != nil {
+		return err
 	}
-	return nil
+	want := map[string]bool{}
+	for _, s := range in.Services {
+		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		if AnnouncingNode(s, in.Slices[s.Namespace+"/"+s.Name], nodes) != p.cfg.Node {
+			continue
+		}
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if ip := net.ParseIP(ing.IP); ip != nil && p.cfg.LBPool.Contains(ip) {
+				want[ip.To4().String()] = true
+			}
+		}
+	}
+	return Do(p.cfg.NodeNetns, func() error {
+		link, err := netlink.LinkByName(p.cfg.Underlay)
+		if err != nil {
+			return fmt.Errorf("look up %s: %w", p.cfg.Underlay, err)
+		}
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		if err != nil {
+			return fmt.Errorf("list addresses of %s: %w", p.cfg.Underlay, err)
+		}
+		have := map[string]bool{}
+		for _, a := range addrs {
+			ones, _ := a.Mask.Size()
+			if ones != 32 || !p.cfg.LBPool.Contains(a.IP) {
+				continue
+			}
+			have[a.IP.String()] = true
+			if !want[a.IP.String()] {
+				if err := netlink.AddrDel(link, &a); err != nil {
+					return fmt.Errorf("withdraw %s: %w", a.IP, err)
+				}
+			}
+		}
+		for ip := range want {
+			if have[ip] {
+				continue
+			}
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(ip).To4(), Mask: net.CIDRMask(32, 32)}}
+			if err := netlink.AddrAdd(link, addr); err != nil {
+				return fmt.Errorf("announce %s on %s: %w", ip, p.cfg.Underlay, err)
+			}
+		}
+		return nil
+	})
+}
+
+// AnnouncingNode is the node that answers for a LoadBalancer service's
+// addresses: the first (by name) node with a ready endpoint, else the
+// first node. Every node computes the same answer.
+func AnnouncingNode(s *corev1.Service, slices []*discoveryv1.EndpointSlice, nodes []*corev1.Node) string {
+	var withEP []string
+	for _, sp := range s.Spec.Ports {
+		for _, e := range proxyEndpoints(slices, sp.Name, sp.Protocol) {
+			if e.node != "" {
+				withEP = append(withEP, e.node)
+			}
+		}
+	}
+	if len(withEP) > 0 {
+		sort.Strings(withEP)
+		return withEP[0]
+	}
+	if s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		return ""
+	}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }
 
 // RemoveProxy deletes the table (host driver: the table lives in the host netns).
 func RemoveProxy(nodeNetns string) error {
-	p := &Proxy{cfg: ProxyConfig{NodeNetns: nodeNetns}}
-	return p.apply("table ip nanokube {}\ndelete table ip nanokube\n")
+	return nftApply(nodeNetns, fmt.Sprintf("table ip %s {}\ndelete table ip %s\n", ProxyTable, ProxyTable))
 }

@@ -17,6 +17,8 @@ func commands() []*cli.Command {
 		deleteCommand(),
 		ipCommand(),
 		nodeCommand(),
+		serviceCommand(),
+		tunnelCommand(),
 		logsCommand(),
 		profileCommand(),
 		kubectlCommand(),

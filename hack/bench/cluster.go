@@ -125,6 +125,9 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if rep.Ingress, err = ingressBench(ctx, l, binary); err != nil {
 		return nil, err
 	}
+	if rep.Proxy, err = proxyBench(l); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

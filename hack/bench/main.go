@@ -34,6 +34,7 @@ type Report struct {
 	Network     NetResult          `json:"pod_network"`
 	DNS         map[string]float64 `json:"dns"`
 	Ingress     IngressResult      `json:"ingress"`
+	Proxy       []ProxyResult      `json:"service_proxy"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -48,8 +49,16 @@ func main() {
 	netOnly := flag.Bool("net-only", false, "only the pod network and DNS benchmarks")
 	ingressOnly := flag.Bool("ingress-only", false, "only the ingress benchmark")
 	podMem := flag.Int("pod-mem", 0, "only the per-pod memory overhead, with this many pods")
+	proxyOnly := flag.Bool("proxy-only", false, "only the service proxy sync benchmark")
 	flag.Parse()
 	ctx := context.Background()
+	if *proxyOnly {
+		if err := runProxyOnly(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *podMem > 0 {
 		if err := runPodMemOnly(ctx, *binary, *podMem); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

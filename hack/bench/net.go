@@ -213,7 +213,27 @@ func runNetOnly(ctx context.Context, binary string) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(map[string]any{"pod_network": res, "dns": d}, "", "  ")
+	px, err := proxyBench(l)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{"pod_network": res, "dns": d, "service_proxy": px}, "", "  ")
+	fmt.Printf("%s\n", b)
+	return nil
+}
+
+// runProxyOnly prints the service proxy results alone (-proxy-only).
+func runProxyOnly() error {
+	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	px, err := proxyBench(l)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{"service_proxy": px}, "", "  ")
 	fmt.Printf("%s\n", b)
 	return nil
 }

@@ -1,0 +1,251 @@
+package network
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func testService(name string, mut func(*corev1.Service)) *corev1.Service {
+	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.20",
+			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80}}}}
+	if mut != nil {
+		mut(s)
+	}
+	return s
+}
+
+type testEP struct {
+	ip, node          string
+	ready, terminated bool
+}
+
+func testSlice(svc string, port int32, eps ...testEP) *discoveryv1.EndpointSlice {
+	sl := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: svc + "-x",
+		Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(port)}}}
+	for _, e := range eps {
+		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{e.ip}, NodeName: ptr(e.node),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr(e.ready), Serving: ptr(e.ready || e.terminated), Terminating: ptr(e.terminated)}})
+	}
+	return sl
+}
+
+var testCIDR = &net.IPNet{IP: net.IPv4(10, 244, 0, 0).To4(), Mask: net.CIDRMask(16, 32)}
+
+// dump is the rendered state as sorted lines a reader can check.
+func dump(r *ProxyRules) string {
+	var lines []string
+	for _, c := range sortedKeys(r.Chains) {
+		for _, rule := range r.Chains[c] {
+			lines = append(lines, short(c)+": "+shortAll(rule))
+		}
+	}
+	for _, s := range sortedKeys(r.Sets) {
+		lines = append(lines, "set "+short(s))
+	}
+	for _, m := range sortedKeys(r.Elems) {
+		for _, k := range sortedKeys(r.Elems[m]) {
+			if v := r.Elems[m][k]; v == "" {
+				lines = append(lines, m+"["+k+"]")
+			} else {
+				lines = append(lines, m+"["+k+"] = "+shortAll(v))
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// short drops the hash of a chain name: svc-abcdefgh-default/web/tcp/http → svc:default/web/tcp/http.
+func short(name string) string {
+	for _, k := range []string{"svc-", "sep-", "ext-", "svl-"} {
+		if strings.HasPrefix(name, k) && len(name) > 13 {
+			return k[:3] + ":" + name[13:]
+		}
+	}
+	if strings.HasPrefix(name, "aff") {
+		i := strings.IndexByte(name, '-')
+		return name[:i] + ":" + name[i+10:]
+	}
+	return name
+}
+
+func shortAll(rule string) string {
+	f := strings.Fields(rule)
+	for i := range f {
+		f[i] = strings.TrimPrefix(short(strings.TrimPrefix(f[i], "@")), "")
+		if strings.HasPrefix(rule, "ip saddr @") && i == 2 {
+			f[i] = "@" + f[i]
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+func TestRenderProxy(t *testing.T) {
+	two := testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false}, testEP{"10.244.1.5", "n2", true, false})
+	for _, tc := range []struct {
+		name   string
+		svc    *corev1.Service
+		slices []*discoveryv1.EndpointSlice
+		want   string
+	}{{
+		name:   "cluster IP, two ready endpoints, random with no masquerade for pods",
+		svc:    testService("web", nil),
+		slices: []*discoveryv1.EndpointSlice{two},
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+hairpin[10.244.0.5 . 10.244.0.5]
+hairpin[10.244.1.5 . 10.244.1.5]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "no endpoints: reject on the VIP and the node port",
+		svc:  testService("web", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort; s.Spec.Ports[0].NodePort = 30080 }),
+		want: `no-endpoint-nodeports[tcp . 30080] = goto reject-chain
+no-endpoint-services[10.96.0.20 . tcp . 80] = goto reject-chain`,
+	}, {
+		name:   "headless: nothing",
+		svc:    testService("web", func(s *corev1.Service) { s.Spec.ClusterIP = corev1.ClusterIPNone }),
+		slices: []*discoveryv1.EndpointSlice{two},
+		want:   ``,
+	}, {
+		name: "not ready dropped, terminating only as a fallback",
+		svc:  testService("web", nil),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", false, false},
+			testEP{"10.244.0.6", "n1", false, true})},
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.6:8080
+hairpin[10.244.0.6 . 10.244.0.6]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "terminating ignored while a ready one exists",
+		svc:  testService("web", nil),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
+			testEP{"10.244.0.6", "n1", false, true})},
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+hairpin[10.244.0.5 . 10.244.0.5]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "session affinity ClientIP",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}
+		}),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false})},
+		want: `sep:default/web/tcp/http__10.244.0.5/8080: update aff60:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
+sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: ip saddr @aff60:default/web/tcp/http__10.244.0.5/8080 goto sep:default/web/tcp/http__10.244.0.5/8080
+svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
+set aff60:default/web/tcp/http__10.244.0.5/8080
+hairpin[10.244.0.5 . 10.244.0.5]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "LoadBalancer with externalTrafficPolicy Local on the node with the pod",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.Ports[0].NodePort = corev1.ServiceTypeLoadBalancer, 30080
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.168.49.200"}}
+		}),
+		slices: []*discoveryv1.EndpointSlice{two},
+		want: `ext:default/web/tcp/http: ip saddr 10.244.0.0/16 goto svc:default/web/tcp/http
+ext:default/web/tcp/http: fib saddr type local goto svc:default/web/tcp/http
+ext:default/web/tcp/http: goto svl:default/web/tcp/http
+svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+svl:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+hairpin[10.244.0.5 . 10.244.0.5]
+hairpin[10.244.1.5 . 10.244.1.5]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
+service-ips[192.168.49.200 . tcp . 80] = goto ext:default/web/tcp/http
+service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
+	}, {
+		name: "externalTrafficPolicy Local on a node without the pod drops",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.Ports[0].NodePort = corev1.ServiceTypeNodePort, 30080
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+hairpin[10.244.1.5 . 10.244.1.5]
+no-endpoint-nodeports[tcp . 30080] = drop
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "externalIPs and NodePort with the cluster policy masquerade",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.Type, s.Spec.Ports[0].NodePort = corev1.ServiceTypeNodePort, 30080
+			s.Spec.ExternalIPs = []string{"192.0.2.7"}
+		}),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
+		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+hairpin[10.244.1.5 . 10.244.1.5]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
+service-ips[192.0.2.7 . tcp . 80] = goto svc:default/web/tcp/http
+service-nodeports[tcp . 30080] = goto svc:default/web/tcp/http`,
+	}, {
+		name: "internalTrafficPolicy Local without a local endpoint drops",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.InternalTrafficPolicy = ptr(corev1.ServiceInternalTrafficPolicyLocal)
+		}),
+		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
+		want: `hairpin[10.244.1.5 . 10.244.1.5]
+no-endpoint-services[10.96.0.20 . tcp . 80] = drop`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := RenderProxy(ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{tc.svc},
+				Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": tc.slices}})
+			if got := dump(r); got != tc.want {
+				t.Errorf("rules:\n%s\n\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestProxyScriptIncremental: an update touches only what changed, and
+// the same state twice is an empty transaction.
+func TestProxyScriptIncremental(t *testing.T) {
+	in := ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{testService("web", nil)},
+		Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": {testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
+			testEP{"10.244.1.5", "n2", true, false})}}}
+	first := RenderProxy(in)
+	full := first.Script(nil)
+	if !strings.HasPrefix(full, "add table ip nanokube\ndelete table ip nanokube\ntable ip nanokube {") {
+		t.Errorf("first sync does not replace the table:\n%s", full)
+	}
+	if os.Getenv("NK_PRINT_SCRIPT") != "" {
+		t.Log(full)
+	}
+	if s := RenderProxy(in).Script(first); s != "" {
+		t.Errorf("same state again = %q, want no change", s)
+	}
+	// One endpoint goes unready: the service chain is rewritten and the
+	// endpoint leaves the hairpin set; nothing else.
+	in.Slices["default/web"] = []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
+		testEP{"10.244.1.5", "n2", false, false})}
+	second := RenderProxy(in)
+	s := second.Script(first)
+	svc := chainName("svc", "default/web/tcp/http")
+	want := "flush chain ip nanokube " + svc + "\n" +
+		"add rule ip nanokube " + svc + " ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n" +
+		"add rule ip nanokube " + svc + " meta l4proto tcp dnat to 10.244.0.5:8080\n" +
+		"delete element ip nanokube hairpin { 10.244.1.5 . 10.244.1.5 }\n"
+	if s != want {
+		t.Errorf("update script:\n%s\nwant:\n%s", s, want)
+	}
+	// The service goes away: its element first, then its chains.
+	in.Services = nil
+	s = RenderProxy(in).Script(second)
+	if !strings.Contains(s, "delete element ip nanokube service-ips { 10.96.0.20 . tcp . 80 }\n") || !strings.HasSuffix(s, "delete chain ip nanokube "+svc+"\n") {
+		t.Errorf("delete script:\n%s", s)
+	}
+}
