@@ -71,6 +71,7 @@ func NewGarbageCollector(cfg GarbageCollectorConfig) (*GarbageCollector, error) 
 	gc := &GarbageCollector{cfg: cfg, factory: metadatainformer.NewSharedInformerFactory(cfg.Metadata, 0),
 		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, nodes: map[types.UID]gcNode{}}
 	gc.w = newWorker("garbagecollector", cfg.Log, gc.sync)
+	gc.w.concurrency = 20 // upstream's --concurrent-gc-syncs
 	for _, gvr := range gcResources {
 		inf := gc.factory.ForResource(gvr).Informer()
 		if err := inf.AddIndexers(cache.Indexers{ownerIndex: func(obj any) ([]string, error) {
