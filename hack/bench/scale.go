@@ -189,9 +189,8 @@ func runScaleLoad(ctx context.Context, kubeconfig string, replicas, objects, pod
 			out.API = append(out.API, r)
 		}
 	}
-	if out.Deployment, err = deployScale(ctx, cs, replicas); err != nil {
-		return fmt.Errorf("deployment of %d: %w", replicas, err)
-	}
+	// Pod start latency first: the Deployment's teardown (containerd
+	// deleting its tasks and snapshots) would delay the first pods after it.
 	if pods > 0 {
 		var pr PodResult
 		if pr.Sequential, err = podSet(ctx, cs, benchImage, "bench-pods-seq", pods, 1); err != nil {
@@ -201,6 +200,9 @@ func runScaleLoad(ctx context.Context, kubeconfig string, replicas, objects, pod
 			return fmt.Errorf("burst: %w", err)
 		}
 		out.Pods = &pr
+	}
+	if out.Deployment, err = deployScale(ctx, cs, replicas); err != nil {
+		return fmt.Errorf("deployment of %d: %w", replicas, err)
 	}
 	return json.NewEncoder(w).Encode(out)
 }
