@@ -75,7 +75,7 @@ type Sandboxes interface {
 }
 
 // podWorkers is how many pods are started or stopped at once.
-const podWorkers = 8
+const podWorkers = 32
 
 // Agent runs one node.
 type Agent struct {

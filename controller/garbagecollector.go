@@ -62,6 +62,8 @@ type gcNode struct {
 	ns     string
 	name   string
 	owners []metav1.OwnerReference
+	// deleting: the cached object has a deletionTimestamp.
+	deleting bool
 }
 
 const ownerIndex = "ownerUID"
@@ -71,6 +73,7 @@ func NewGarbageCollector(cfg GarbageCollectorConfig) (*GarbageCollector, error) 
 	gc := &GarbageCollector{cfg: cfg, factory: metadatainformer.NewSharedInformerFactory(cfg.Metadata, 0),
 		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, nodes: map[types.UID]gcNode{}}
 	gc.w = newWorker("garbagecollector", cfg.Log, gc.sync)
+	gc.w.concurrency = 20 // upstream's --concurrent-gc-syncs
 	for _, gvr := range gcResources {
 		inf := gc.factory.ForResource(gvr).Informer()
 		if err := inf.AddIndexers(cache.Indexers{ownerIndex: func(obj any) ([]string, error) {
@@ -113,7 +116,7 @@ func (gc *GarbageCollector) observe(gvr schema.GroupVersionResource, obj any, de
 	if deleted {
 		delete(gc.nodes, m.UID)
 	} else {
-		gc.nodes[m.UID] = gcNode{gvr: gvr, ns: m.Namespace, name: m.Name, owners: m.OwnerReferences}
+		gc.nodes[m.UID] = gcNode{gvr: gvr, ns: m.Namespace, name: m.Name, owners: m.OwnerReferences, deleting: m.DeletionTimestamp != nil}
 	}
 	gc.mu.Unlock()
 	gc.w.queue.Add(string(m.UID))
@@ -149,6 +152,19 @@ func (gc *GarbageCollector) lookup(uid types.UID) (gcNode, bool) {
 	return n, ok
 }
 
+// ownersObserved reports whether every owner is in the graph (true for
+// none).
+func (gc *GarbageCollector) ownersObserved(owners []metav1.OwnerReference) bool {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	for _, r := range owners {
+		if _, ok := gc.nodes[r.UID]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func (gc *GarbageCollector) dependents(uid types.UID) []*metav1.PartialObjectMetadata {
 	var out []*metav1.PartialObjectMetadata
 	for _, inf := range gc.informers {
@@ -166,6 +182,12 @@ func (gc *GarbageCollector) sync(ctx context.Context, key string) error {
 	uid := types.UID(key)
 	n, ok := gc.lookup(uid)
 	if !ok {
+		return nil
+	}
+	// Like upstream's graph: an object that is not being deleted and whose
+	// owners are all in the graph needs no API call (an owner that goes
+	// queues its dependents again).
+	if !n.deleting && gc.ownersObserved(n.owners) {
 		return nil
 	}
 	client := gc.cfg.Metadata.Resource(n.gvr).Namespace(n.ns)

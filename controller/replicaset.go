@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -230,18 +231,27 @@ func (c *ReplicaSet) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		for _, p := range victims {
 			c.exp.expectDelete(key, p.UID)
 		}
+		// In parallel, like upstream's manageReplicas.
+		var wg sync.WaitGroup
+		errs := make([]error, len(victims))
 		for i, p := range victims {
-			err := c.cfg.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
-			if err != nil {
-				c.exp.observeDelete(key, p.UID)
-			}
-			if err != nil && !apierrors.IsNotFound(err) {
-				for _, rest := range victims[i+1:] {
-					c.exp.observeDelete(key, rest.UID)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := c.cfg.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+				if err != nil {
+					c.exp.observeDelete(key, p.UID)
 				}
-				return fmt.Errorf("delete pod %s: %w", p.Name, err)
-			}
-			c.cfg.Recorder.Eventf(obj, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+				if err != nil && !apierrors.IsNotFound(err) {
+					errs[i] = fmt.Errorf("delete pod %s: %w", p.Name, err)
+					return
+				}
+				c.cfg.Recorder.Eventf(obj, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
 	return nil

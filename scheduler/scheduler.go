@@ -52,7 +52,17 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	assumed map[types.UID]*corev1.Pod // bound by us, not yet seen bound
+
+	// binds are the bindings in flight: like kube-scheduler's binding
+	// cycle they run beside the next pods' placement (the assumed pods
+	// keep the placements consistent), so the store commits many of them
+	// with one fsync instead of one pod per round trip.
+	binds    sync.WaitGroup
+	bindSlot chan struct{}
 }
+
+// maxBinds bounds the bindings in flight.
+const maxBinds = 32
 
 // New builds the scheduler.
 func New(cfg Config) (*Scheduler, error) {
@@ -66,13 +76,14 @@ func New(cfg Config) (*Scheduler, error) {
 	pvInf := cfg.Informers.Core().V1().PersistentVolumes()
 	scInf := cfg.Informers.Storage().V1().StorageClasses()
 	s := &Scheduler{
-		cfg:     cfg,
-		pods:    podInf.Lister(),
-		nodes:   nodeInf.Lister(),
-		nss:     nsInf.Lister(),
-		vols:    volumeListers{claims: pvcInf.Lister(), volumes: pvInf.Lister(), classes: scInf.Lister()},
-		assumed: map[types.UID]*corev1.Pod{},
-		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
+		cfg:      cfg,
+		pods:     podInf.Lister(),
+		nodes:    nodeInf.Lister(),
+		nss:      nsInf.Lister(),
+		vols:     volumeListers{claims: pvcInf.Lister(), volumes: pvInf.Lister(), classes: scInf.Lister()},
+		assumed:  map[types.UID]*corev1.Pod{},
+		bindSlot: make(chan struct{}, maxBinds),
+		queue:    workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 	}
 	s.bcast = record.NewBroadcaster()
 	s.recorder = s.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: corev1.DefaultSchedulerName})
@@ -167,6 +178,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		<-ctx.Done()
 		s.queue.ShutDown()
 	}()
+	defer s.binds.Wait()
 	for {
 		key, quit := s.queue.Get()
 		if quit {
@@ -296,8 +308,25 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	s.mu.Lock()
 	s.assumed[pod.UID] = assumed
 	s.mu.Unlock()
-	err = s.cfg.Client.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: pod.UID},
+	// The binding goes on beside the next placements; a failed one drops
+	// the assumption and retries the pod.
+	s.bindSlot <- struct{}{}
+	s.binds.Add(1)
+	go func() {
+		defer s.binds.Done()
+		defer func() { <-s.bindSlot }()
+		if err := s.bind(ctx, pod, node); err != nil {
+			s.cfg.Log.Info("scheduling retry", "pod", key, "err", err)
+			s.queue.AddRateLimited(key)
+		}
+	}()
+	return nil
+}
+
+// bind binds pod to node through the binding subresource.
+func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) error {
+	err := s.cfg.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -307,9 +336,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 		return nil // bound or gone meanwhile
 	}
 	if err != nil {
-		return fmt.Errorf("bind %s to %s: %w", key, node, err)
+		return fmt.Errorf("bind %s/%s to %s: %w", pod.Namespace, pod.Name, node, err)
 	}
-	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", ns, name, node)
+	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 	return nil
 }
 

@@ -50,8 +50,32 @@ func main() {
 	ingressOnly := flag.Bool("ingress-only", false, "only the ingress benchmark")
 	podMem := flag.Int("pod-mem", 0, "only the per-pod memory overhead, with this many pods")
 	proxyOnly := flag.Bool("proxy-only", false, "only the service proxy sync benchmark")
+	scale := flag.Bool("scale", false, "only the scale benchmarks: a Deployment on the fake runtime and on containerd, API creates, pod start latency")
+	scaleLoadFlag := flag.Bool("scale-load", false, "internal: run the scale load from inside the lab")
+	replicas := flag.Int("replicas", 1000, "-scale: replicas of the fake-runtime Deployment (-scale-load: of the Deployment)")
+	realReplicas := flag.Int("real-replicas", 100, "-scale: replicas of the containerd Deployment (0: skip containerd)")
 	flag.Parse()
 	ctx := context.Background()
+	if *scaleLoadFlag {
+		if err := runScaleLoad(ctx, *kubeconfig, *replicas, *objects, *pods, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "scale load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *scale {
+		rep, err := runScale(ctx, *binary, *replicas, *realReplicas, *objects, *pods)
+		if rep != nil {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			os.WriteFile(*out, append(b, '\n'), 0o644)
+			fmt.Printf("%s\n", b)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *proxyOnly {
 		if err := runProxyOnly(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
