@@ -79,6 +79,9 @@ func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image strin
 		}
 		results = append(results, r)
 	}
+	if err := topUp(ctx, cs, storedConfigMaps-2*n); err != nil {
+		return err
+	}
 	pr, err := podLatency(ctx, cs, image, pods)
 	if err != nil {
 		return fmt.Errorf("pod latency: %w", err)
@@ -128,4 +131,29 @@ func load(name string, workers, n int, op func(i int) error) (APIResult, error) 
 		P50Milli: ms(lat[n/2]),
 		P99Milli: ms(lat[n*99/100]),
 	}, nil
+}
+
+// storedConfigMaps is how many ConfigMaps the store holds when the memory
+// with objects is read (issue 4: daemon RSS with 10,000 stored objects).
+const storedConfigMaps = 10000
+
+// topUp creates n more ConfigMaps like the create scenario's, with 32
+// workers, in their own namespace.
+func topUp(ctx context.Context, cs kubernetes.Interface, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	const ns = "bench-objects"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	cms := cs.CoreV1().ConfigMaps(ns)
+	_, err := load("top-up", 32, n, func(i int) error {
+		_, err := cms.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i), Labels: map[string]string{"app": "bench"}},
+			Data:       map[string]string{"payload": fmt.Sprintf("%0300d", i)},
+		}, metav1.CreateOptions{})
+		return err
+	})
+	return err
 }

@@ -109,6 +109,14 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 		return nil, fmt.Errorf("parse api load results: %w", err)
 	}
 	rep.API, rep.Pods = res.API, res.Pods
+	total, by, err := rssOf(pid, l.Home)
+	if err != nil {
+		return nil, err
+	}
+	rep.RSSObjects = map[string]float64{"total": total}
+	for name, mb := range by {
+		rep.RSSObjects[name] = mb
+	}
 	for _, containers := range []int{1, 2} {
 		m, err := podMemory(ctx, l, pid, 20, containers)
 		if err != nil {

@@ -19,12 +19,15 @@ import (
 
 // Report is the JSON written by make bench.
 type Report struct {
-	Date        string             `json:"date"`
-	Binary      string             `json:"binary"`
-	ColdStartS  float64            `json:"cold_start_seconds"`
-	WarmStartS  float64            `json:"warm_restart_seconds"`
-	IdleRSSMB   float64            `json:"idle_rss_mb"`
-	IdleRSSBy   map[string]float64 `json:"idle_rss_mb_by_process"`
+	Date       string             `json:"date"`
+	Binary     string             `json:"binary"`
+	ColdStartS float64            `json:"cold_start_seconds"`
+	WarmStartS float64            `json:"warm_restart_seconds"`
+	IdleRSSMB  float64            `json:"idle_rss_mb"`
+	IdleRSSBy  map[string]float64 `json:"idle_rss_mb_by_process"`
+	// RSSObjects is the RSS of every nanokube process with
+	// storedConfigMaps ConfigMaps (300-byte payloads) in the store.
+	RSSObjects  map[string]float64 `json:"rss_mb_with_10k_configmaps"`
 	IdleCPUPct  float64            `json:"idle_cpu_percent_of_one_core"`
 	Store       map[string]float64 `json:"store"`
 	API         []APIResult        `json:"api"`
