@@ -38,6 +38,7 @@ type Report struct {
 	DNS         map[string]float64 `json:"dns"`
 	Ingress     IngressResult      `json:"ingress"`
 	Proxy       []ProxyResult      `json:"service_proxy"`
+	Scale       *ScaleReport       `json:"scale"`
 	DurationS   float64            `json:"bench_duration_seconds"`
 	Environment map[string]string  `json:"environment"`
 }
@@ -118,6 +119,12 @@ func main() {
 	rep, err := run(ctx, *binary, *objects, *pods)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	// The scale runs (1,000 replicas on the fake runtime, 100 on
+	// containerd, scheduler throughput) start their own clusters.
+	if rep.Scale, err = runScale(ctx, *binary, *replicas, *realReplicas, *objects, *pods); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: scale:", err)
 		os.Exit(1)
 	}
 	rep.DurationS = time.Since(begin).Seconds()
