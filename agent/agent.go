@@ -58,7 +58,11 @@ type Config struct {
 	// ImageFS is the directory whose filesystem holds the images (the
 	// containerd root); image GC watches its usage. Empty: no image GC.
 	ImageFS string
-	Log     *slog.Logger
+	// Discarding reports, when the agent stops, that the node is being
+	// deleted: pods are then killed without their grace periods, as
+	// nothing of them is kept (nil: always graceful).
+	Discarding func() bool
+	Log        *slog.Logger
 }
 
 // Sandboxes give pods their network namespace and address.
@@ -228,12 +232,17 @@ func (a *Agent) stopAll(ctx context.Context) {
 		states = append(states, st)
 	}
 	a.mu.Unlock()
+	discard := a.cfg.Discarding != nil && a.cfg.Discarding()
 	var wg sync.WaitGroup
 	for _, st := range states {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.killPod(ctx, st, time.Duration(st.grace)*time.Second)
+			grace := time.Duration(st.grace) * time.Second
+			if discard {
+				grace = 0
+			}
+			a.killPod(ctx, st, grace)
 			// Memory-backed volumes go like on a node shutdown; the disk
 			// ones stay for the pod's return after start.
 			if err := a.unmountPod(st.uid); err != nil {

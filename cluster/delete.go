@@ -26,6 +26,9 @@ func Delete(ctx context.Context, p Profile, exe string, out io.Writer) error {
 	begin := time.Now()
 	fmt.Fprintf(out, "🔥  Deleting nanokube profile %q ...\n", p.Name)
 	if pid, running := DaemonRunning(p); running {
+		if err := os.WriteFile(p.DeletingFile(), nil, 0o600); err != nil {
+			return fmt.Errorf("delete %q: mark the profile: %w", p.Name, err)
+		}
 		if err := stopDaemon(ctx, p, pid); err != nil {
 			return fmt.Errorf("delete %q: %w", p.Name, err)
 		}

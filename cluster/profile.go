@@ -65,6 +65,11 @@ func (p Profile) LogFile() string    { return filepath.Join(p.Dir, "daemon.log")
 func (p Profile) PidFile() string    { return filepath.Join(p.Dir, "daemon.pid") }
 func (p Profile) LockFile() string   { return filepath.Join(p.Dir, "daemon.lock") }
 
+// DeletingFile marks a profile whose daemon stops for `nanokube delete`:
+// its pods are killed at once instead of being given their grace periods,
+// since nothing of them is kept.
+func (p Profile) DeletingFile() string { return filepath.Join(p.Dir, "deleting") }
+
 // RunDir is the profile's runtime directory (sockets, netns mounts).
 func (p Profile) RunDir() string { return filepath.Join(RunDir, p.Name) }
 

@@ -51,6 +51,11 @@ func run(ctx context.Context, p cluster.Profile, o Options, progress *cluster.Pr
 		return fmt.Errorf("write pid file: %w", err)
 	}
 	defer os.Remove(p.PidFile())
+	// A delete that failed after stopping the daemon left its mark; this
+	// start is not one to discard.
+	if err := os.Remove(p.DeletingFile()); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove %s: %w", p.DeletingFile(), err)
+	}
 	cfg, err := p.LoadConfig()
 	if err != nil {
 		return fmt.Errorf("load profile config: %w", err)

@@ -76,6 +76,10 @@ func (s *System) buildNode(n cluster.NodeState, controlPlane bool) (*nodeRun, er
 		ClusterDNS: clusterDNSIP, ClusterDomain: "cluster.local", Annotations: annotations, Log: s.log,
 		CgroupRoot:         path.Join("/", runtime.Namespace(s.cfg.Profile.Name), n.Name),
 		InsecureRegistries: s.cfg.Cluster.InsecureRegistries, ImageFS: s.imageFS(controlPlane),
+		Discarding: func() bool {
+			_, err := os.Stat(s.cfg.Profile.DeletingFile())
+			return err == nil
+		},
 	}
 	if s.fake != nil {
 		// Pods get addresses of the whole cluster range (the host driver
