@@ -44,11 +44,28 @@ func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image strin
 	if err != nil {
 		return err
 	}
+	var out loadResults
+	if n > 0 {
+		if out.API, err = apiScenarios(ctx, cs, n); err != nil {
+			return err
+		}
+	}
+	if pods > 0 {
+		if out.Pods, err = podLatency(ctx, cs, image, pods); err != nil {
+			return fmt.Errorf("pod latency: %w", err)
+		}
+	}
+	return json.NewEncoder(w).Encode(out)
+}
+
+// apiScenarios creates, gets and lists n ConfigMaps with 1 and with 32
+// workers, then tops the store up to storedConfigMaps.
+func apiScenarios(ctx context.Context, cs kubernetes.Interface, n int) ([]APIResult, error) {
 	var results []APIResult
 	for _, workers := range []int{1, 32} {
 		ns := fmt.Sprintf("bench-%d", workers)
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create namespace %s: %w", ns, err)
+			return nil, fmt.Errorf("create namespace %s: %w", ns, err)
 		}
 		cms := cs.CoreV1().ConfigMaps(ns)
 		r, err := load("create", workers, n, func(i int) error {
@@ -59,7 +76,7 @@ func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image strin
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, r)
 		r, err = load("get", workers, n, func(i int) error {
@@ -67,7 +84,7 @@ func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image strin
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, r)
 		r, err = load("list-100", workers, 200, func(i int) error {
@@ -75,18 +92,14 @@ func runAPILoad(ctx context.Context, kubeconfig string, n, pods int, image strin
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, r)
 	}
 	if err := topUp(ctx, cs, storedConfigMaps-2*n); err != nil {
-		return err
+		return nil, err
 	}
-	pr, err := podLatency(ctx, cs, image, pods)
-	if err != nil {
-		return fmt.Errorf("pod latency: %w", err)
-	}
-	return json.NewEncoder(w).Encode(loadResults{API: results, Pods: pr})
+	return results, nil
 }
 
 // load runs op for i in [0,n) over workers goroutines and measures it.

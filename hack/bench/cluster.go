@@ -98,17 +98,27 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects), "-pods", fmt.Sprint(pods))
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("api load: %w", err)
+	// The API load first, then the memory with its objects stored, the
+	// per-pod memory, and pod start latency last (its pods would count in
+	// the memory readings).
+	apiLoad := func(objects, pods int) (loadResults, error) {
+		cmd := l.Command(ctx, self, "-api-load", "-kubeconfig", l.Kubeconfig, "-objects", fmt.Sprint(objects), "-pods", fmt.Sprint(pods))
+		var stdout bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+		var res loadResults
+		if err := cmd.Run(); err != nil {
+			return res, fmt.Errorf("api load: %w", err)
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			return res, fmt.Errorf("parse api load results: %w", err)
+		}
+		return res, nil
 	}
-	var res loadResults
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return nil, fmt.Errorf("parse api load results: %w", err)
+	res, err := apiLoad(objects, 0)
+	if err != nil {
+		return nil, err
 	}
-	rep.API, rep.Pods = res.API, res.Pods
+	rep.API = res.API
 	total, by, err := rssOf(pid, l.Home)
 	if err != nil {
 		return nil, err
@@ -124,6 +134,10 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 		}
 		rep.PodMemory = append(rep.PodMemory, m)
 	}
+	if res, err = apiLoad(0, pods); err != nil {
+		return nil, err
+	}
+	rep.Pods = res.Pods
 	if rep.DNS, err = dnsBench(ctx); err != nil {
 		return nil, err
 	}
