@@ -43,6 +43,9 @@ const (
 	mapNoEndpointPort = "no-endpoint-nodeports" // proto . port → reject / drop
 	setHairpin        = "hairpin"               // endpoint . endpoint: masquerade a pod reaching itself
 	masqMark          = "0x4000"
+	// maxCascade is the most endpoints a service chain picks from with
+	// one numgen rule per endpoint; bigger services use one numgen map.
+	maxCascade = 16
 )
 
 // proxyBase is the fixed part of the table; service chains, sets and map
@@ -274,6 +277,19 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 					rules = append(rules, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(vm, ", ")))
 				case len(eps) == 1:
 					rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, eps[0].ip, eps[0].port))
+				case len(eps) <= maxCascade:
+					// Rule i takes 1/(N-i) of what is left, so each of the
+					// N endpoints gets 1/N (iptables' statistic cascade).
+					// No anonymous map per service: the kernel names each
+					// of those with a scan of all sets of the table, which
+					// made a full sync quadratic (see docs/DESIGN.md).
+					for i, e := range eps {
+						cond := ""
+						if left := len(eps) - i; left > 1 {
+							cond = fmt.Sprintf("numgen random mod %d 0 ", left)
+						}
+						rules = append(rules, fmt.Sprintf("%smeta l4proto %s dnat to %s:%d", cond, proto, e.ip, e.port))
+					}
 				default:
 					m := make([]string, len(eps))
 					for i, e := range eps {

@@ -1,6 +1,8 @@
 package network
 
 import (
+	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -101,7 +103,8 @@ func TestRenderProxy(t *testing.T) {
 		svc:    testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{two},
 		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
@@ -160,7 +163,8 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 ext:default/web/tcp/http: fib saddr type local goto svc:default/web/tcp/http
 ext:default/web/tcp/http: goto svl:default/web/tcp/http
 svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.1.5 . 8080 }
+svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 svl:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
@@ -247,5 +251,58 @@ func TestProxyScriptIncremental(t *testing.T) {
 	s = RenderProxy(in).Script(second)
 	if !strings.Contains(s, "delete element ip nanokube service-ips { 10.96.0.20 . tcp . 80 }\n") || !strings.HasSuffix(s, "delete chain ip nanokube "+svc+"\n") {
 		t.Errorf("delete script:\n%s", s)
+	}
+}
+
+// TestProxySpread: every ready endpoint gets the same share of new
+// connections, through the numgen cascade for small services and one
+// numgen map for big ones.
+func TestProxySpread(t *testing.T) {
+	for _, n := range []int{3, maxCascade, maxCascade + 1} {
+		var eps []testEP
+		for i := range n {
+			eps = append(eps, testEP{ip: fmt.Sprintf("10.244.0.%d", 10+i), node: "n1", ready: true})
+		}
+		r := RenderProxy(ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{testService("web", nil)},
+			Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": {testSlice("web", 8080, eps...)}}})
+		rules := r.Chains[chainName("svc", "default/web/tcp/http")][1:] // [0] is the masquerade mark
+		share := map[string]float64{}
+		left := 1.0
+		for _, rule := range rules {
+			var mod int
+			var ip string
+			switch {
+			case strings.Contains(rule, " map { "):
+				if _, err := fmt.Sscanf(rule, "meta l4proto tcp dnat to numgen random mod %d map", &mod); err != nil || mod != n {
+					t.Fatalf("%d endpoints: map rule %q", n, rule)
+				}
+				for _, e := range eps {
+					if strings.Contains(rule, e.ip+" . 8080") {
+						share[e.ip] += left / float64(mod)
+					}
+				}
+				left = 0
+			case strings.HasPrefix(rule, "numgen"):
+				if _, err := fmt.Sscanf(rule, "numgen random mod %d 0 meta l4proto tcp dnat to %s", &mod, &ip); err != nil {
+					t.Fatalf("%d endpoints: rule %q: %v", n, rule, err)
+				}
+				share[strings.TrimSuffix(ip, ":8080")] += left / float64(mod)
+				left -= left / float64(mod)
+			default:
+				if _, err := fmt.Sscanf(rule, "meta l4proto tcp dnat to %s", &ip); err != nil {
+					t.Fatalf("%d endpoints: rule %q: %v", n, rule, err)
+				}
+				share[strings.TrimSuffix(ip, ":8080")] += left
+				left = 0
+			}
+		}
+		if n > maxCascade && len(rules) != 1 {
+			t.Errorf("%d endpoints: %d rules, want one numgen map", n, len(rules))
+		}
+		for _, e := range eps {
+			if got := share[e.ip]; math.Abs(got-1/float64(n)) > 1e-9 {
+				t.Errorf("%d endpoints: %s gets %.4f of the connections, want %.4f", n, e.ip, got, 1/float64(n))
+			}
+		}
 	}
 }
