@@ -6,6 +6,9 @@
 // topology spread), preemption of lower-priority pods, and binding through
 // the pods/binding subresource. Pods it bound but has not yet seen bound
 // in its informer are "assumed", so a burst of pods does not overcommit.
+// Like kube-scheduler's cache, each node's pods and request sums are kept
+// from the informer's events and the assumptions (cache.go), so a
+// scheduling attempt does not go over every pod.
 package scheduler
 
 import (
