@@ -11,8 +11,8 @@ import (
 )
 
 // decodeCache keeps the last decoded objects by resource, key and
-// revision, so a GET of an unchanged object, or the same watch event sent
-// to every watcher of a resource, is decoded from JSON once. A stored
+// revision, so GETs of an unchanged object decode it from JSON once (watch
+// events do not use it: see docs/BENCH.md). A stored
 // revision never changes, so an entry is never stale; callers get deep
 // copies and may change them.
 type decodeCache struct {

@@ -201,14 +201,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 // that starts matching is ADDED, one that stops matching is DELETED.
 func (ws *watchStream) event(ev store.Event, sel selector) error {
 	ws.lastRev = ev.KV.ModRev
-	cur, err := ws.s.decoded.decode(ws.res, ev.KV)
+	cur, err := decodeStored(ws.res, ev.KV)
 	if err != nil {
 		return err
 	}
 	curMatch := sel.matches(ws.res, cur)
 	prevMatch := false
 	if ev.PrevKV != nil {
-		prev, err := ws.s.decoded.decode(ws.res, *ev.PrevKV)
+		prev, err := decodeStored(ws.res, *ev.PrevKV)
 		if err != nil {
 			return err
 		}
