@@ -31,7 +31,7 @@ func (s *Server) getObject(r *registry.Resource, ns, name string) (runtime.Objec
 	if err != nil {
 		return nil, kv, storeError(err, r.GroupVersionResource().GroupResource(), name)
 	}
-	obj, err := decodeStored(r, kv)
+	obj, err := s.decoded.decode(r, kv)
 	return obj, kv, err
 }
 

@@ -82,6 +82,7 @@ type Server struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	fm        fieldManagers
+	decoded   *decodeCache
 }
 
 // New builds the server; Run starts its background work.
@@ -98,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		store:    cfg.Store,
 		loopback: newPipeListener(),
 		ready:    make(chan struct{}),
+		decoded:  newDecodeCache(decodeCacheSize),
 	}
 	s.scheme = runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {

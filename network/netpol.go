@@ -3,6 +3,7 @@ package network
 import (
 	"fmt"
 	"net"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -51,19 +52,7 @@ func RenderPolicies(in PolicyInput, families []string) string {
 	}
 	var pods []policyPod
 	for _, p := range in.Pods {
-		if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.Status.PodIP == "" {
-			continue
-		}
-		ips := []string{}
-		for _, ip := range p.Status.PodIPs {
-			if net.ParseIP(ip.IP).To4() != nil {
-				ips = append(ips, ip.IP)
-			}
-		}
-		if len(ips) == 0 && net.ParseIP(p.Status.PodIP).To4() != nil {
-			ips = []string{p.Status.PodIP}
-		}
-		if len(ips) > 0 {
+		if ips := policyIPs(p); len(ips) > 0 {
 			pods = append(pods, policyPod{pod: p, ips: ips})
 		}
 	}
@@ -150,6 +139,118 @@ func RenderPolicies(in PolicyInput, families []string) string {
 		b.WriteString("}\n")
 	}
 	return b.String()
+}
+
+// policyIPs are the pod's addresses policies match on; none for a pod
+// that is no subject or peer (hostNetwork, finished, no IP yet).
+func policyIPs(p *corev1.Pod) []string {
+	if p.Spec.HostNetwork || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.Status.PodIP == "" {
+		return nil
+	}
+	var ips []string
+	for _, ip := range p.Status.PodIPs {
+		if net.ParseIP(ip.IP).To4() != nil {
+			ips = append(ips, ip.IP)
+		}
+	}
+	if len(ips) == 0 && net.ParseIP(p.Status.PodIP).To4() != nil {
+		ips = []string{p.Status.PodIP}
+	}
+	return ips
+}
+
+// policyView is what RenderPolicies reads of a pod.
+type policyView struct {
+	namespace, name, node string
+	labels                map[string]string
+	ips                   []string
+	ports                 [][]corev1.ContainerPort
+}
+
+func viewOf(p *corev1.Pod) *policyView {
+	if p == nil {
+		return nil
+	}
+	ips := policyIPs(p)
+	if len(ips) == 0 {
+		return nil
+	}
+	v := &policyView{namespace: p.Namespace, name: p.Name, node: p.Spec.NodeName, labels: p.Labels, ips: ips}
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			v.ports = append(v.ports, c.Ports)
+		}
+	}
+	return v
+}
+
+// PodChangeMatters reports whether a pod going from old to new (nil for
+// an add or a delete) can change node's rules under pols: not when the
+// pod has no policy address before and after (no IP yet, hostNetwork,
+// finished), nor when nothing RenderPolicies reads of it changed (a
+// status update), nor when no policy selects it as a subject on node or
+// as a peer (so without policies no pod change matters). It errs on the
+// side of true: a namespaceSelector matches when nsLabels (a namespace's
+// labels, nil = unknown) does not know the pod's namespace.
+func PodChangeMatters(node string, old, new *corev1.Pod, pols []*networkingv1.NetworkPolicy, nsLabels func(ns string) labels.Set) bool {
+	vo, vn := viewOf(old), viewOf(new)
+	if reflect.DeepEqual(vo, vn) {
+		return false
+	}
+	return policiesUse(node, vo, pols, nsLabels) || policiesUse(node, vn, pols, nsLabels)
+}
+
+func policiesUse(node string, v *policyView, pols []*networkingv1.NetworkPolicy, nsLabels func(string) labels.Set) bool {
+	if v == nil {
+		return false
+	}
+	set := labels.Set(v.labels)
+	var nsSet labels.Set
+	if nsLabels != nil {
+		nsSet = nsLabels(v.namespace)
+	}
+	nsMay := func(sel *metav1.LabelSelector) bool {
+		if nsSet == nil {
+			return true
+		}
+		withName := labels.Set{}
+		for k, val := range nsSet {
+			withName[k] = val
+		}
+		withName[corev1.LabelMetadataName] = v.namespace
+		return selects(sel, withName)
+	}
+	peerMay := func(list []networkingv1.NetworkPolicyPeer, ns string) bool {
+		for _, p := range list {
+			switch {
+			case p.IPBlock != nil:
+			case p.NamespaceSelector == nil:
+				if v.namespace == ns && p.PodSelector != nil && selects(p.PodSelector, set) {
+					return true
+				}
+			case nsMay(p.NamespaceSelector) && (p.PodSelector == nil || selects(p.PodSelector, set)):
+				return true
+			}
+		}
+		return false
+	}
+	for _, pol := range pols {
+		if v.node == node && pol.Namespace == v.namespace && selects(&pol.Spec.PodSelector, set) {
+			return true
+		}
+		for _, rule := range pol.Spec.Ingress {
+			if peerMay(rule.From, pol.Namespace) {
+				return true
+			}
+		}
+		for _, rule := range pol.Spec.Egress {
+			// An empty list's named ports resolve on every pod.
+			if len(rule.To) == 0 || peerMay(rule.To, pol.Namespace) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type policyRenderer struct {

@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -48,17 +51,59 @@ func NewPolicyEnforcer(cfg PolicyConfig) (*PolicyEnforcer, error) {
 	polInf := cfg.Informers.Networking().V1().NetworkPolicies()
 	e := &PolicyEnforcer{cfg: cfg, pods: podInf.Lister(), ns: nsInf.Lister(), pols: polInf.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "netpol-" + cfg.Node})}
-	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { e.queue.Add("sync") }, UpdateFunc: func(any, any) { e.queue.Add("sync") }, DeleteFunc: func(any) { e.queue.Add("sync") },
+	// Events wait syncDelay in the queue's one key, so a burst (a
+	// rollout's pods getting their IPs) costs one render.
+	kick := func() { e.queue.AddAfter("sync", syncDelay) }
+	all := cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { kick() }, UpdateFunc: func(any, any) { kick() }, DeleteFunc: func(any) { kick() },
 	}
-	for _, inf := range []cache.SharedIndexInformer{podInf.Informer(), nsInf.Informer(), polInf.Informer()} {
-		if _, err := inf.AddEventHandler(kick); err != nil {
+	for _, inf := range []cache.SharedIndexInformer{nsInf.Informer(), polInf.Informer()} {
+		if _, err := inf.AddEventHandler(all); err != nil {
 			return nil, err
 		}
 		e.synced = append(e.synced, inf.HasSynced)
 	}
+	// A pod change that cannot change the rules (no IP yet, a status
+	// update, a pod no policy selects) renders nothing.
+	podChanged := func(old, new any) {
+		o, _ := old.(*corev1.Pod)
+		n, _ := new.(*corev1.Pod)
+		pols, err := e.pols.List(labels.Everything())
+		if err != nil || PodChangeMatters(cfg.Node, o, n, pols, e.nsLabels) {
+			kick()
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { podChanged(nil, o) },
+		UpdateFunc: podChanged,
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			podChanged(o, nil)
+		},
+	}); err != nil {
+		return nil, err
+	}
+	e.synced = append(e.synced, podInf.Informer().HasSynced)
 	return e, nil
 }
+
+// nsLabels is a namespace's labels from the informer; nil when unknown.
+func (e *PolicyEnforcer) nsLabels(name string) labels.Set {
+	ns, err := e.ns.Get(name)
+	if err != nil {
+		return nil
+	}
+	if ns.Labels == nil {
+		return labels.Set{}
+	}
+	return ns.Labels
+}
+
+// syncDelay coalesces the events of a burst into one sync, like
+// kube-proxy's minSyncPeriod (shorter: one node's rules are small).
+const syncDelay = 100 * time.Millisecond
 
 // Ensure makes bridged pod-to-pod traffic of the node pass the inet
 // forward hook (br_netfilter's bridge-nf-call-iptables). Without

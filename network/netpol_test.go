@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -108,5 +109,103 @@ func TestRenderPolicies(t *testing.T) {
 	r := RenderPolicies(in, []string{"inet"})
 	if !strings.Contains(r, "10.244.1.9 : jump ingress-") || !strings.Contains(r, "# pod mon/prom, policies deny-all\n    drop\n") {
 		t.Errorf("deny-all on n2:\n%s", r)
+	}
+}
+
+// TestPodChangeMatters checks which pod changes the enforcer renders for,
+// and that every change it skips leaves the rendered rules as they were.
+func TestPodChangeMatters(t *testing.T) {
+	in := policyFixture()
+	byName := map[string]*corev1.Pod{}
+	for _, p := range in.Pods {
+		byName[p.Name] = p
+	}
+	noIP := policyPodObj("default", "starting", "n1", "", map[string]string{"app": "web"})
+	noIP.Status.PodIPs = nil
+	withIP := func(p *corev1.Pod, ip string) *corev1.Pod {
+		c := p.DeepCopy()
+		c.Status.PodIP, c.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		return c
+	}
+	ready := func(p *corev1.Pod) *corev1.Pod {
+		c := p.DeepCopy()
+		c.Status.Conditions = append(c.Status.Conditions, corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue})
+		return c
+	}
+	relabel := func(p *corev1.Pod, l map[string]string) *corev1.Pod {
+		c := p.DeepCopy()
+		c.Labels = l
+		return c
+	}
+	// A pod of a namespace without policies, on another node, labelled
+	// like no peer selects.
+	lone := policyPodObj("other", "lone", "n2", "10.244.1.50", map[string]string{"x": "y"})
+	bystander := policyPodObj("default", "bystander", "n2", "10.244.1.51", map[string]string{"x": "y"})
+	cases := []struct {
+		name     string
+		old, new *corev1.Pod
+		pols     []*networkingv1.NetworkPolicy
+		want     bool
+	}{
+		{name: "pod without an IP yet", new: noIP, want: false},
+		{name: "status update of a selected pod", old: byName["web"], new: ready(byName["web"]), want: false},
+		{name: "selected pod gets its IP", old: noIP, new: withIP(noIP, "10.244.0.20"), want: true},
+		{name: "selected pod deleted", old: byName["web"], want: true},
+		{name: "peer pod added", new: withIP(policyPodObj("default", "c2", "n2", "", map[string]string{"role": "client"}), "10.244.1.20"), want: true},
+		{name: "unselected pod elsewhere added", new: lone, want: false},
+		{name: "unselected pod elsewhere deleted", old: lone, want: false},
+		{name: "unselected pod elsewhere in a policy's namespace", new: bystander, want: false},
+		{name: "unselected pod gets a peer's labels", old: bystander, new: relabel(bystander, map[string]string{"role": "client"}), want: true},
+		{name: "labels no peer selector of its namespace matches", old: lone, new: relabel(lone, map[string]string{"role": "client"}), want: false},
+		// "other-egress" selects every pod of default on n1.
+		{name: "any pod of default on the node", new: withIP(policyPodObj("default", "new", "n1", "", nil), "10.244.0.30"), want: true},
+		{name: "finished pod was never a subject", old: func() *corev1.Pod {
+			p := lone.DeepCopy()
+			p.Status.Phase = corev1.PodSucceeded
+			return p
+		}(), new: func() *corev1.Pod {
+			p := relabel(lone, map[string]string{"role": "client"})
+			p.Status.Phase = corev1.PodSucceeded
+			return p
+		}(), want: false},
+		{name: "no policies", old: byName["web"], new: relabel(byName["web"], nil), pols: []*networkingv1.NetworkPolicy{}, want: false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pols := in.Policies
+			if c.pols != nil {
+				pols = c.pols
+			}
+			nsLabels := func(name string) labels.Set {
+				for _, ns := range append(in.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}}) {
+					if ns.Name == name {
+						return labels.Merge(labels.Set{}, ns.Labels)
+					}
+				}
+				return nil
+			}
+			if got := PodChangeMatters(in.Node, c.old, c.new, pols, nsLabels); got != c.want {
+				t.Fatalf("PodChangeMatters = %v, want %v", got, c.want)
+			}
+			if c.want {
+				return
+			}
+			// Skipped: the rules with the old pod and with the new one agree.
+			render := func(p *corev1.Pod) string {
+				var pods []*corev1.Pod
+				for _, q := range in.Pods {
+					if (c.old == nil || q.Name != c.old.Name) && (c.new == nil || q.Name != c.new.Name) {
+						pods = append(pods, q)
+					}
+				}
+				if p != nil {
+					pods = append(pods, p)
+				}
+				return RenderPolicies(PolicyInput{Node: in.Node, Pods: pods, Namespaces: in.Namespaces, Policies: pols}, []string{"inet"})
+			}
+			if before, after := render(c.old), render(c.new); before != after {
+				t.Fatalf("skipped change alters the rules:\n%s\nvs\n%s", before, after)
+			}
+		})
 	}
 }

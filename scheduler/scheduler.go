@@ -6,6 +6,9 @@
 // topology spread), preemption of lower-priority pods, and binding through
 // the pods/binding subresource. Pods it bound but has not yet seen bound
 // in its informer are "assumed", so a burst of pods does not overcommit.
+// Like kube-scheduler's cache, each node's pods and request sums are kept
+// from the informer's events and the assumptions (cache.go), so a
+// scheduling attempt does not go over every pod.
 package scheduler
 
 import (
@@ -20,7 +23,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -50,8 +52,9 @@ type Scheduler struct {
 	recorder record.EventRecorder
 	bcast    record.EventBroadcaster
 
-	mu      sync.Mutex
-	assumed map[types.UID]*corev1.Pod // bound by us, not yet seen bound
+	// cache is the pods from the informer plus the ones bound by us and
+	// not yet seen bound (assumed), kept incrementally.
+	cache *podCache
 
 	// binds are the bindings in flight: like kube-scheduler's binding
 	// cycle they run beside the next pods' placement (the assumed pods
@@ -81,7 +84,7 @@ func New(cfg Config) (*Scheduler, error) {
 		nodes:    nodeInf.Lister(),
 		nss:      nsInf.Lister(),
 		vols:     volumeListers{claims: pvcInf.Lister(), volumes: pvInf.Lister(), classes: scInf.Lister()},
-		assumed:  map[types.UID]*corev1.Pod{},
+		cache:    newPodCache(),
 		bindSlot: make(chan struct{}, maxBinds),
 		queue:    workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 	}
@@ -94,17 +97,24 @@ func New(cfg Config) (*Scheduler, error) {
 			}
 		}
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) {
-		enqueue(o)
-		if pod, ok := o.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
-			s.forget(pod.UID)
+	// The cache is updated before the pod is queued, so its attempt sees
+	// it.
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(o any) {
+		if pod, ok := o.(*corev1.Pod); ok {
+			s.cache.setPod(pod)
 		}
+		enqueue(o)
+	}, UpdateFunc: func(_, o any) {
+		if pod, ok := o.(*corev1.Pod); ok {
+			s.cache.setPod(pod)
+		}
+		enqueue(o)
 	}, DeleteFunc: func(o any) {
 		if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 			o = t.Obj
 		}
 		if pod, ok := o.(*corev1.Pod); ok {
-			s.forget(pod.UID)
+			s.cache.deletePod(pod.UID)
 		}
 	}}); err != nil {
 		return nil, err
@@ -194,41 +204,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) forget(uid types.UID) {
-	s.mu.Lock()
-	delete(s.assumed, uid)
-	s.mu.Unlock()
-}
-
-// snapshot takes the informers' view plus the assumed pods.
+// snapshot takes the pod cache (the informer's view plus the assumed
+// pods) on the informer's nodes.
 func (s *Scheduler) snapshot() (*snapshot, error) {
 	nodes, err := s.nodes.List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	pods, err := s.pods.List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if len(s.assumed) > 0 {
-		view := make([]*corev1.Pod, 0, len(pods))
-		for _, p := range pods {
-			if a := s.assumed[p.UID]; a != nil && p.Spec.NodeName == "" {
-				p = a
-			}
-			view = append(view, p)
-		}
-		pods = view
-	}
-	s.mu.Unlock()
 	nsLabels := map[string]map[string]string{}
 	if nss, err := s.nss.List(labels.Everything()); err == nil {
 		for _, ns := range nss {
 			nsLabels[ns.Name] = ns.Labels
 		}
 	}
-	return newSnapshot(nodes, pods, nsLabels), nil
+	return s.cache.snapshot(nodes, nsLabels), nil
 }
 
 // place finds the best node for pod; on failure it returns each node's
@@ -265,10 +254,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	if err != nil || !pending(pod) {
 		return err
 	}
-	s.mu.Lock()
-	_, bound := s.assumed[pod.UID]
-	s.mu.Unlock()
-	if bound {
+	if s.cache.isAssumed(pod.UID) {
 		return nil
 	}
 	snap, err := s.snapshot()
@@ -305,9 +291,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node
-	s.mu.Lock()
-	s.assumed[pod.UID] = assumed
-	s.mu.Unlock()
+	s.cache.assume(assumed)
 	// The binding goes on beside the next placements; a failed one drops
 	// the assumption and retries the pod.
 	s.bindSlot <- struct{}{}
@@ -330,7 +314,7 @@ func (s *Scheduler) bind(ctx context.Context, pod *corev1.Pod, node string) erro
 		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		s.forget(pod.UID)
+		s.cache.forget(pod.UID)
 	}
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return nil // bound or gone meanwhile

@@ -32,9 +32,13 @@ type ScaleReport struct {
 
 // ScaleResult is one cluster's run.
 type ScaleResult struct {
-	Runtime    string      `json:"runtime"`
-	IdleRSSMB  float64     `json:"idle_rss_mb"`
-	IdleCPUPct float64     `json:"idle_cpu_percent_of_one_core"`
+	Runtime    string  `json:"runtime"`
+	IdleRSSMB  float64 `json:"idle_rss_mb"`
+	IdleCPUPct float64 `json:"idle_cpu_percent_of_one_core"`
+	// LoadCPUS is the CPU time of nanokube's processes (daemon and
+	// children) during the in-lab load: the API creates, the Deployment
+	// from create to all gone, the pod start latency.
+	LoadCPUS   float64     `json:"load_cpu_seconds"`
 	Deployment DeployScale `json:"deployment"`
 	API        []APIResult `json:"api,omitempty"`
 	Pods       *PodResult  `json:"pod_start,omitempty"`
@@ -144,9 +148,11 @@ func scaleRun(ctx context.Context, binary, self, rt string, replicas, objects, p
 		"-objects", fmt.Sprint(objects), "-pods", fmt.Sprint(pods))
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	ticks := cpuTicks(pid, l.Home)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("scale load: %w", err)
 	}
+	res.LoadCPUS = (cpuTicks(pid, l.Home) - ticks) / 100 // USER_HZ
 	var sl scaleLoad
 	if err := json.Unmarshal(stdout.Bytes(), &sl); err != nil {
 		return nil, fmt.Errorf("parse scale load results: %w", err)
