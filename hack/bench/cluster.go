@@ -70,6 +70,9 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
+	if _, rep.IdleAnonBy, err = anonRSSOf(pid, l.Home); err != nil {
+		return nil, err
+	}
 	rep.IdleCPUPct, err = cpuOf(pid, l.Home, 10*time.Second)
 	if err != nil {
 		return nil, err

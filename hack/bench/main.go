@@ -25,6 +25,9 @@ type Report struct {
 	WarmStartS float64            `json:"warm_restart_seconds"`
 	IdleRSSMB  float64            `json:"idle_rss_mb"`
 	IdleRSSBy  map[string]float64 `json:"idle_rss_mb_by_process"`
+	// IdleAnonBy is the private part of IdleRSSBy (RssAnon): the rest is
+	// the file pages of the executables, shared with the page cache.
+	IdleAnonBy map[string]float64 `json:"idle_rss_anon_mb_by_process"`
 	// RSSObjects is the RSS of every nanokube process with
 	// storedConfigMaps ConfigMaps (300-byte payloads) in the store.
 	RSSObjects  map[string]float64 `json:"rss_mb_with_10k_configmaps"`

@@ -78,6 +78,18 @@ func statFields(stat []byte) []string {
 }
 
 func rssOf(daemon int, home string) (float64, map[string]float64, error) {
+	return statusSum(daemon, home, "VmRSS:")
+}
+
+// anonRSSOf is the private (anonymous) part of rssOf: what the processes
+// hold beyond the file pages of their executables, which the page cache
+// shares and may reclaim.
+func anonRSSOf(daemon int, home string) (float64, map[string]float64, error) {
+	return statusSum(daemon, home, "RssAnon:")
+}
+
+// statusSum adds up one kB field of /proc/PID/status over our processes.
+func statusSum(daemon int, home, field string) (float64, map[string]float64, error) {
 	by := map[string]float64{}
 	total := 0.0
 	for pid, name := range ourProcesses(daemon, home) {
@@ -86,7 +98,7 @@ func rssOf(daemon int, home string) (float64, map[string]float64, error) {
 			continue
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "VmRSS:") {
+			if strings.HasPrefix(line, field) {
 				kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
 				by[name] += kb / 1024
 				total += kb / 1024
