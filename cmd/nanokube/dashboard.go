@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
@@ -51,31 +49,18 @@ func dashboardCommand() *cli.Command {
 			url := "http://" + ln.Addr().String() + "/"
 			g, ctx := errgroup.WithContext(c.Context)
 			g.Go(func() error { return srv.Serve(ctx, ln) })
-			switch browser := browserCommand(); {
+			switch opener := browser(); {
 			case c.Bool("url"):
 				fmt.Fprintln(c.App.Writer, url)
-			case browser == "":
+			case opener == "":
 				fmt.Fprintf(c.App.Writer, "🎉  Dashboard at %s (no display to open a browser on; Ctrl-C to stop)\n", url)
 			default:
 				fmt.Fprintf(c.App.Writer, "🎉  Opening %s in your default browser... (Ctrl-C to stop)\n", url)
-				g.Go(func() error { return openBrowser(ctx, c, browser, url) })
+				g.Go(func() error { return openBrowser(ctx, c, opener, url) })
 			}
 			return g.Wait()
 		},
 	}
-}
-
-// browserCommand is the opener of the desktop, if there is a desktop.
-func browserCommand() string {
-	switch {
-	case runtime.GOOS == "darwin":
-		return "open"
-	case os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "":
-		if path, err := exec.LookPath("xdg-open"); err == nil {
-			return path
-		}
-	}
-	return ""
 }
 
 // openBrowser hands url to the desktop's opener; when that fails the URL

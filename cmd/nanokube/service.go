@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -120,26 +118,6 @@ func (o *serviceOpts) parse(args []string) ([]string, error) {
 		}
 	}
 	return rest, nil
-}
-
-// browser is the command that opens a URL, "" when there is no display
-// to open it on.
-func browser() string {
-	name := "xdg-open"
-	switch runtime.GOOS {
-	case "darwin":
-		name = "open"
-	case "linux":
-		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-			return ""
-		}
-	default:
-		return ""
-	}
-	if _, err := exec.LookPath(name); err != nil {
-		return ""
-	}
-	return name
 }
 
 func tunnelCommand() *cli.Command {
