@@ -23,11 +23,7 @@ const profile = "bench"
 const benchImage = "nanokube.local/busybox:bench"
 
 func run(ctx context.Context, binary string, objects, pods int) (*Report, error) {
-	binary, err := filepath.Abs(binary)
-	if err != nil {
-		return nil, err
-	}
-	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
+	l, err := newLab()
 	if err != nil {
 		return nil, err
 	}
@@ -77,15 +73,10 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 	if err != nil {
 		return nil, err
 	}
-	img := filepath.Join(l.Dir, "busybox.tar")
-	f, err := os.Create(img)
+	img, err := benchImageTar(l)
 	if err != nil {
 		return nil, err
 	}
-	if err := testimages.BusyboxTar(f, benchImage); err != nil {
-		return nil, err
-	}
-	f.Close()
 	if _, err := nk("image", "load", "-p", profile, img); err != nil {
 		return nil, err
 	}
@@ -154,6 +145,36 @@ func run(ctx context.Context, binary string, objects, pods int) (*Report, error)
 		return nil, err
 	}
 	return rep, nil
+}
+
+// newLab makes the lab network namespace a benchmark runs its clusters in.
+func newLab() (*lab.Lab, error) {
+	return lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
+}
+
+// inLab runs one part of the benchmark alone in a fresh lab.
+func inLab(f func(l *lab.Lab) error) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return f(l)
+}
+
+// benchImageTar writes the busybox bench image (benchImage) as an archive
+// into the lab for `nanokube image load`.
+func benchImageTar(l *lab.Lab) (string, error) {
+	img := filepath.Join(l.Dir, "busybox.tar")
+	f, err := os.Create(img)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := testimages.BusyboxTar(f, benchImage); err != nil {
+		return "", fmt.Errorf("write %s: %w", img, err)
+	}
+	return img, f.Close()
 }
 
 func daemonPid(home string) (int, error) {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/nanokube/nanokube/hack/testimages"
 	"github.com/nanokube/nanokube/internal/lab"
 	"github.com/nanokube/nanokube/network"
 )
@@ -58,15 +56,10 @@ func ingressBench(ctx context.Context, l *lab.Lab, binary string) (IngressResult
 		}
 		return nil
 	}
-	img := filepath.Join(l.Dir, "busybox-ingress.tar")
-	f, err := os.Create(img)
+	img, err := benchImageTar(l)
 	if err != nil {
 		return res, err
 	}
-	if err := testimages.BusyboxTar(f, benchImage); err != nil {
-		return res, err
-	}
-	f.Close()
 	if err := nk("start", "-p", prof, "--ephemeral"); err != nil {
 		return res, err
 	}
@@ -230,20 +223,13 @@ func hammer(ctx context.Context, c *http.Client, url, host string, workers, limi
 
 // runIngressOnly prints the ingress results alone (-ingress-only).
 func runIngressOnly(ctx context.Context, binary string) error {
-	binary, err := filepath.Abs(binary)
-	if err != nil {
-		return err
-	}
-	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	res, err := ingressBench(ctx, l, binary)
-	if err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(map[string]any{"ingress": res}, "", "  ")
-	fmt.Printf("%s\n", b)
-	return nil
+	return inLab(func(l *lab.Lab) error {
+		res, err := ingressBench(ctx, l, binary)
+		if err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(map[string]any{"ingress": res}, "", "  ")
+		fmt.Printf("%s\n", b)
+		return nil
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -63,6 +64,9 @@ func main() {
 	realReplicas := flag.Int("real-replicas", 100, "-scale: replicas of the containerd Deployment (0: skip containerd)")
 	flag.Parse()
 	ctx := context.Background()
+	if abs, err := filepath.Abs(*binary); err == nil {
+		*binary = abs
+	}
 	if *scaleLoadFlag {
 		if err := runScaleLoad(ctx, *kubeconfig, *replicas, *objects, *pods, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "scale load:", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/nanokube/nanokube/hack/testimages"
 	"github.com/nanokube/nanokube/internal/lab"
 	"github.com/nanokube/nanokube/network"
 )
@@ -42,15 +40,10 @@ const netBenchSeconds = 3
 // the path is the pods' own (veth, nk0, VXLAN or host-gw routes).
 func netBench(ctx context.Context, l *lab.Lab, binary string) (NetResult, error) {
 	var res NetResult
-	img := filepath.Join(l.Dir, "busybox-net.tar")
-	f, err := os.Create(img)
+	img, err := benchImageTar(l)
 	if err != nil {
 		return res, err
 	}
-	if err := testimages.BusyboxTar(f, benchImage); err != nil {
-		return res, err
-	}
-	f.Close()
 	for _, backend := range []string{network.BackendVXLAN, network.BackendHostGW} {
 		prof := "bench-" + backend
 		nk := func(args ...string) error {
@@ -196,44 +189,34 @@ func dnsBench(ctx context.Context) (map[string]float64, error) {
 
 // runNetOnly prints the pod network and DNS results alone (-net-only).
 func runNetOnly(ctx context.Context, binary string) error {
-	binary, err := filepath.Abs(binary)
-	if err != nil {
-		return err
-	}
-	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	res, err := netBench(ctx, l, binary)
-	if err != nil {
-		return err
-	}
-	d, err := dnsBench(ctx)
-	if err != nil {
-		return err
-	}
-	px, err := proxyBench(l)
-	if err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(map[string]any{"pod_network": res, "dns": d, "service_proxy": px}, "", "  ")
-	fmt.Printf("%s\n", b)
-	return nil
+	return inLab(func(l *lab.Lab) error {
+		res, err := netBench(ctx, l, binary)
+		if err != nil {
+			return err
+		}
+		d, err := dnsBench(ctx)
+		if err != nil {
+			return err
+		}
+		px, err := proxyBench(l)
+		if err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(map[string]any{"pod_network": res, "dns": d, "service_proxy": px}, "", "  ")
+		fmt.Printf("%s\n", b)
+		return nil
+	})
 }
 
 // runProxyOnly prints the service proxy results alone (-proxy-only).
 func runProxyOnly() error {
-	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	px, err := proxyBench(l)
-	if err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(map[string]any{"service_proxy": px}, "", "  ")
-	fmt.Printf("%s\n", b)
-	return nil
+	return inLab(func(l *lab.Lab) error {
+		px, err := proxyBench(l)
+		if err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(map[string]any{"service_proxy": px}, "", "  ")
+		fmt.Printf("%s\n", b)
+		return nil
+	})
 }

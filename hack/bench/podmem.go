@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/nanokube/nanokube/hack/testimages"
 	"github.com/nanokube/nanokube/internal/lab"
 )
 
@@ -110,11 +108,7 @@ spec:
 // runPodMemOnly starts a cluster, measures podMemory and prints it alone
 // (-pod-mem N).
 func runPodMemOnly(ctx context.Context, binary string, n int) error {
-	binary, err := filepath.Abs(binary)
-	if err != nil {
-		return err
-	}
-	l, err := lab.New(fmt.Sprintf("nk-bench-%d", os.Getpid()))
+	l, err := newLab()
 	if err != nil {
 		return err
 	}
@@ -129,15 +123,10 @@ func runPodMemOnly(ctx context.Context, binary string, n int) error {
 	if err := nk("start", "-p", profile); err != nil {
 		return err
 	}
-	img := filepath.Join(l.Dir, "busybox.tar")
-	f, err := os.Create(img)
+	img, err := benchImageTar(l)
 	if err != nil {
 		return err
 	}
-	if err := testimages.BusyboxTar(f, benchImage); err != nil {
-		return err
-	}
-	f.Close()
 	if err := nk("image", "load", "-p", profile, img); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,9 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/nanokube/nanokube/hack/testimages"
-	"github.com/nanokube/nanokube/internal/lab"
 )
 
 // ScaleReport is what -scale writes: a big Deployment on the fake runtime
@@ -66,10 +62,6 @@ type scaleLoad struct {
 // runScale runs the fake-runtime and the containerd cluster one after the
 // other in one lab.
 func runScale(ctx context.Context, binary string, fakeReplicas, realReplicas, objects, pods int) (*ScaleReport, error) {
-	binary, err := filepath.Abs(binary)
-	if err != nil {
-		return nil, err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -93,7 +85,7 @@ func runScale(ctx context.Context, binary string, fakeReplicas, realReplicas, ob
 }
 
 func scaleRun(ctx context.Context, binary, self, rt string, replicas, objects, pods int) (*ScaleResult, error) {
-	l, err := lab.New(fmt.Sprintf("nk-scale-%d", os.Getpid()))
+	l, err := newLab()
 	if err != nil {
 		return nil, err
 	}
@@ -126,15 +118,10 @@ func scaleRun(ctx context.Context, binary, self, rt string, replicas, objects, p
 		return nil, err
 	}
 	if rt == "containerd" {
-		img := filepath.Join(l.Dir, "busybox.tar")
-		f, err := os.Create(img)
+		img, err := benchImageTar(l)
 		if err != nil {
 			return nil, err
 		}
-		if err := testimages.BusyboxTar(f, benchImage); err != nil {
-			return nil, err
-		}
-		f.Close()
 		if err := nk("image", "load", "-p", profile, img); err != nil {
 			return nil, err
 		}
