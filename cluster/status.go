@@ -146,7 +146,6 @@ func adminTransport(p Profile, st State) (*http.Transport, error) {
 		return nil, fmt.Errorf("load admin certificate: %w", err)
 	}
 	return &http.Transport{
-		Proxy:           nil,
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}, nil
 }
