@@ -204,6 +204,13 @@ func (p *Proxy) announce(in ProxyInput) error {
 			if err := netlink.AddrAdd(link, addr); err != nil {
 				return fmt.Errorf("announce %s on %s: %w", ip, p.cfg.Underlay, err)
 			}
+			// The address may have been served by another node a moment
+			// ago: tell the segment it moved. The address itself is in
+			// place, so a lost announcement costs only the time until
+			// the neighbours re-resolve; it does not fail the sync.
+			if err := gratuitousARP(link.Attrs().Index, link.Attrs().HardwareAddr, addr.IP); err != nil {
+				p.cfg.Log.Warn("announce load balancer address", "ip", ip, "err", err)
+			}
 		}
 		return nil
 	})
