@@ -3,13 +3,18 @@ SHELL    := /bin/bash
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 LDFLAGS  := -s -w -X github.com/nanokube/nanokube/version.Version=$(VERSION)
+# Build tags that leave out code nanokube never calls: urfave/cli's man and
+# markdown generators (go-md2man, blackfriday) and gRPC's x/net/trace pages
+# (html/template). Fewer packages, fewer init functions touching pages of the
+# binary at every start (docs/DESIGN.md § Memory at idle).
+TAGS     := urfave_cli_no_docs,grpcnotrace
 PKGS     := ./...
 E2E_TIMEOUT ?= 40m
 
 .PHONY: build install deps test unit e2e bench lint clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/nanokube ./cmd/nanokube
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags "$(LDFLAGS)" -o bin/nanokube ./cmd/nanokube
 
 install: build
 	install -m 0755 bin/nanokube /usr/local/bin/nanokube

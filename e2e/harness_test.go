@@ -59,7 +59,7 @@ func newLab() (*lab, error) {
 	l := &lab{Lab: nl, binary: os.Getenv("NANOKUBE_BINARY")}
 	if l.binary == "" {
 		l.binary = filepath.Join(nl.Dir, "nanokube")
-		out, err := exec.Command("go", "build", "-o", l.binary, "../cmd/nanokube").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,grpcnotrace", "-o", l.binary, "../cmd/nanokube").CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("build nanokube: %w: %s", err, out)
 		}

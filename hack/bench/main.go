@@ -62,6 +62,8 @@ func main() {
 	scaleLoadFlag := flag.Bool("scale-load", false, "internal: run the scale load from inside the lab")
 	replicas := flag.Int("replicas", 1000, "-scale: replicas of the fake-runtime Deployment (-scale-load: of the Deployment)")
 	realReplicas := flag.Int("real-replicas", 100, "-scale: replicas of the containerd Deployment (0: skip containerd)")
+	startOnly := flag.Bool("start-only", false, "only the start times and the idle RSS of a fresh cluster")
+	dropCaches := flag.Bool("drop-caches", false, "-start-only: also a cold start after dropping the page cache")
 	flag.Parse()
 	ctx := context.Background()
 	if abs, err := filepath.Abs(*binary); err == nil {
@@ -80,6 +82,17 @@ func main() {
 			b, _ := json.MarshalIndent(rep, "", "  ")
 			os.WriteFile(*out, append(b, '\n'), 0o644)
 			fmt.Printf("%s\n", b)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *startOnly {
+		rep, err := runStartOnly(ctx, *binary, *dropCaches)
+		if err == nil {
+			err = printStartReport(rep, *out)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
