@@ -11,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nanokube/nanokube/internal/lab"
 )
@@ -30,6 +33,12 @@ type StartReport struct {
 	// executable (from /proc/PID/smaps), in MB, by the mapping's
 	// permissions (r-xp is .text, r--p .rodata and .gopclntab, rw-p .data).
 	DaemonMapping map[string]float64 `json:"daemon_binary_rss_mb_by_mapping"`
+	// BinaryCachedMB is how much of the binary was in the page cache
+	// before the start that the idle numbers belong to (the warm
+	// restart), of BinaryMB: the kernel maps file pages around each
+	// fault only from what is cached, so RssFile depends on it.
+	BinaryCachedMB float64 `json:"binary_page_cache_mb_before_start"`
+	BinaryMB       float64 `json:"binary_mb"`
 }
 
 // runStartOnly measures the start times and the idle RSS alone, like the
@@ -72,6 +81,9 @@ func runStartOnly(ctx context.Context, binary string, dropCaches bool) (*StartRe
 				return err
 			}
 		}
+		if rep.BinaryCachedMB, rep.BinaryMB, err = pageCacheOf(binary); err != nil {
+			return err
+		}
 		warm, err := nk("start", "-p", profile)
 		if err != nil {
 			return err
@@ -111,6 +123,34 @@ func dropPageCache() error {
 		return fmt.Errorf("drop page cache: %w", err)
 	}
 	return nil
+}
+
+// pageCacheOf reports how many MB of file are in the page cache (mincore on
+// a mapping that is never touched) and the file's size.
+func pageCacheOf(file string) (cached, size float64, err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return 0, 0, fmt.Errorf("map %s: %w", file, err)
+	}
+	defer unix.Munmap(m)
+	pages := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&pages[0]))); errno != 0 {
+		return 0, 0, fmt.Errorf("mincore %s: %w", file, errno)
+	}
+	n := 0
+	for _, p := range pages {
+		n += int(p & 1)
+	}
+	return float64(n*os.Getpagesize()) / (1 << 20), float64(st.Size()) / (1 << 20), nil
 }
 
 // binaryMappings sums the Rss of the daemon's mappings of binary by their
