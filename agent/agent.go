@@ -58,6 +58,8 @@ type Config struct {
 	// ImageFS is the directory whose filesystem holds the images (the
 	// containerd root); image GC watches its usage. Empty: no image GC.
 	ImageFS string
+	// ImageGC is the image GC policy (zero: kubelet's defaults).
+	ImageGC ImageGCPolicy
 	// Discarding reports, when the agent stops, that the node is being
 	// deleted: pods are then killed without their grace periods, as
 	// nothing of them is kept (nil: always graceful).

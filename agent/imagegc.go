@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -13,14 +14,20 @@ import (
 	"github.com/nanokube/nanokube/runtime"
 )
 
-// Kubelet's image GC defaults: collect when the image filesystem is 85%
-// full, down to 80%, every 5 minutes, sparing images younger than 2m.
-const (
-	imageGCHighThresholdPercent = 85
-	imageGCLowThresholdPercent  = 80
-	imageGCPeriod               = 5 * time.Minute
-	imageMinimumGCAge           = 2 * time.Minute
-)
+// ImageGCPolicy is kubelet's image GC policy: collect when the image
+// filesystem is HighThresholdPercent full, down to LowThresholdPercent,
+// every Period, sparing images first seen less than MinimumAge ago.
+type ImageGCPolicy struct {
+	HighThresholdPercent int           // --image-gc-high-threshold
+	LowThresholdPercent  int           // --image-gc-low-threshold
+	MinimumAge           time.Duration // --image-minimum-gc-age
+	Period               time.Duration // kubelet's ImageGCPeriod (not a kubelet flag)
+}
+
+// DefaultImageGCPolicy is kubelet's: 85%, 80%, 2m, every 5 minutes.
+func DefaultImageGCPolicy() ImageGCPolicy {
+	return ImageGCPolicy{HighThresholdPercent: 85, LowThresholdPercent: 80, MinimumAge: 2 * time.Minute, Period: 5 * time.Minute}
+}
 
 // imageGCRuntime is what image GC needs of the runtime.
 type imageGCRuntime interface {
@@ -42,9 +49,9 @@ type imageGC struct {
 	lastUsed  map[string]time.Time // by image ID
 }
 
-func newImageGC(rt imageGCRuntime, fsStats func() (int64, int64, error)) *imageGC {
-	return &imageGC{rt: rt, fsStats: fsStats, high: imageGCHighThresholdPercent, low: imageGCLowThresholdPercent,
-		minAge: imageMinimumGCAge, now: time.Now, lastUsed: map[string]time.Time{}}
+func newImageGC(rt imageGCRuntime, fsStats func() (int64, int64, error), p ImageGCPolicy) *imageGC {
+	return &imageGC{rt: rt, fsStats: fsStats, high: p.HighThresholdPercent, low: p.LowThresholdPercent,
+		minAge: p.MinimumAge, now: time.Now, lastUsed: map[string]time.Time{}}
 }
 
 // gcImage is one image ID with all its names.
@@ -75,7 +82,7 @@ func (g *imageGC) collect(ctx context.Context) (int64, error) {
 		return freed, err
 	}
 	if freed < want {
-		return freed, fmt.Errorf("Failed to garbage collect required amount of images. Attempted to free %d bytes, but only found %d bytes eligible to free.", want, freed)
+		return freed, &notEnoughFreedError{want: want, freed: freed}
 	}
 	return freed, nil
 }
@@ -168,13 +175,19 @@ func statfs(dir string) func() (int64, int64, error) {
 	}
 }
 
-// runImageGC collects images every imageGCPeriod until ctx ends; failures
-// become ImageGCFailed events on the node, like kubelet's.
+// runImageGC collects images every period until ctx ends, with kubelet's
+// events on the node: FreeDiskSpaceFailed when a run could not free
+// enough, ImageGCFailed when runs fail twice in a row.
 func (a *Agent) runImageGC(ctx context.Context) {
-	g := newImageGC(a.cfg.Runtime, statfs(a.cfg.ImageFS))
+	p := a.cfg.ImageGC
+	if p.Period <= 0 {
+		p = DefaultImageGCPolicy()
+	}
+	g := newImageGC(a.cfg.Runtime, statfs(a.cfg.ImageFS), p)
 	ref := &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
-	t := time.NewTicker(imageGCPeriod)
+	t := time.NewTicker(p.Period)
 	defer t.Stop()
+	failedBefore := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -182,11 +195,34 @@ func (a *Agent) runImageGC(ctx context.Context) {
 		case <-t.C:
 		}
 		freed, err := g.collect(ctx)
-		if err != nil && ctx.Err() == nil {
-			a.recorder.Event(ref, corev1.EventTypeWarning, "ImageGCFailed", err.Error())
-		}
 		if freed > 0 {
 			a.log.Info("image garbage collection", "node", a.cfg.NodeName, "freed_bytes", freed)
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			failedBefore = false
+			continue
+		}
+		var short *notEnoughFreedError
+		if errors.As(err, &short) {
+			a.recorder.Event(ref, corev1.EventTypeWarning, "FreeDiskSpaceFailed", err.Error())
+		}
+		if failedBefore {
+			// Kubelet reports only repeated failures as an event.
+			a.recorder.Event(ref, corev1.EventTypeWarning, "ImageGCFailed", err.Error())
+		} else {
+			a.log.Warn("image garbage collection failed once", "node", a.cfg.NodeName, "err", err)
+		}
+		failedBefore = true
 	}
+}
+
+// notEnoughFreedError is kubelet's FreeDiskSpaceFailed condition: the
+// unused images were not enough to get below the low threshold.
+type notEnoughFreedError struct{ want, freed int64 }
+
+func (e *notEnoughFreedError) Error() string {
+	return fmt.Sprintf("Failed to garbage collect required amount of images. Attempted to free %d bytes, but only found %d bytes eligible to free.", e.want, e.freed)
 }

@@ -72,7 +72,7 @@ func TestImageGCLikeKubelet(t *testing.T) {
 		img("docker.io/library/used:1", "sha256:d", 100, ago(4*time.Hour)),    // oldest, but a container uses it
 		img("docker.io/library/fresh:1", "sha256:e", 50, ago(30*time.Second)), // younger than the minimum age
 	}, ctrs: []runtime.Status{{ID: "c1", ImageRef: "used:1"}}}
-	g := newImageGC(f, f.stats)
+	g := newImageGC(f, f.stats, DefaultImageGCPolicy())
 	g.now = func() time.Time { return now }
 
 	// 950/1000 = 95% used ≥ 85%: free down to 80% (800), so 150 bytes:
@@ -111,7 +111,7 @@ func TestImageGCPrefersLeastRecentlyUsed(t *testing.T) {
 		{Ref: "docker.io/library/a:1", Digest: "sha256:a", Size: 100, CreatedAt: now.Add(-5 * time.Hour)},
 		{Ref: "docker.io/library/b:1", Digest: "sha256:b", Size: 100, CreatedAt: now.Add(-4 * time.Hour)},
 	}, ctrs: []runtime.Status{{ImageRef: "docker.io/library/a:1"}}}
-	g := newImageGC(f, f.stats)
+	g := newImageGC(f, f.stats, DefaultImageGCPolicy())
 	g.now = func() time.Time { return now }
 	// 900 used: a is in use, b goes.
 	if _, err := g.collect(context.Background()); err != nil {

@@ -131,6 +131,20 @@ func TestLockExcludes(t *testing.T) {
 	}
 }
 
+func TestParseExtraConfigImageGC(t *testing.T) {
+	got, err := ParseExtraConfig([]string{"kubelet.image-gc-high-threshold=1", "kubelet.image-gc-low-threshold=0", "kubelet.image-minimum-gc-age=0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{ExtraConfig: got}
+	if n, ok := c.ExtraInt(ImageGCLowThreshold); !ok || n != 0 {
+		t.Errorf("ExtraInt(low) = %d, %v", n, ok)
+	}
+	if _, ok := c.ExtraInt(ImageGCPeriod); ok {
+		t.Errorf("ExtraInt of an unset key reports a value")
+	}
+}
+
 func TestParseExtraConfig(t *testing.T) {
 	got, err := ParseExtraConfig([]string{"controller-manager.node-monitor-grace-period=5s"})
 	if err != nil || got[NodeMonitorGracePeriod] != "5s" {
@@ -143,6 +157,9 @@ func TestParseExtraConfig(t *testing.T) {
 		"nokey":               "use component.key=value",
 		"kubelet.max-pods=10": `unknown --extra-config key "kubelet.max-pods"`,
 		"controller-manager.node-monitor-grace-period=soon": "takes a positive duration",
+		"kubelet.image-gc-high-threshold=101":               "takes a percentage from 0 to 100",
+		"kubelet.image-gc-low-threshold=90":                 "kubelet.image-gc-low-threshold (90) must be less than kubelet.image-gc-high-threshold (85)",
+		"kubelet.image-minimum-gc-age=-1s":                  "takes a duration like 2m",
 	} {
 		if _, err := ParseExtraConfig([]string{bad}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseExtraConfig(%q) = %v, want %q", bad, err, want)

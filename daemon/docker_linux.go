@@ -33,6 +33,7 @@ func (s *System) setupDocker(rt *runtime.ContainerdRuntime) error {
 	s.docker, err = dockerapi.New(dockerapi.Config{
 		Containerd: s.cd.Client(), Runtime: rt, Address: addr, Namespace: cdCfg.Namespace,
 		Root: filepath.Join(p.Dir, "buildkit"), Name: p.Name, Version: version.Version, Log: s.log,
+		InsecureRegistries: s.cfg.Cluster.InsecureRegistries,
 		Pod: func(ns, name string) (*corev1.Pod, bool) {
 			pod, err := pods.Pods(ns).Get(name)
 			return pod, err == nil

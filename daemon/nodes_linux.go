@@ -75,7 +75,7 @@ func (s *System) buildNode(n cluster.NodeState, controlPlane bool) (*nodeRun, er
 		RuntimeVersion: "containerd://" + s.cdVer, PodNet: pn, RootDir: s.nodeDir(n.Name),
 		ClusterDNS: clusterDNSIP, ClusterDomain: "cluster.local", Annotations: annotations, Log: s.log,
 		CgroupRoot:         path.Join("/", runtime.Namespace(s.cfg.Profile.Name), n.Name),
-		InsecureRegistries: s.cfg.Cluster.InsecureRegistries, ImageFS: s.imageFS(controlPlane),
+		InsecureRegistries: s.cfg.Cluster.InsecureRegistries, ImageFS: s.imageFS(controlPlane), ImageGC: imageGCPolicy(s.cfg.Cluster),
 		Discarding: func() bool {
 			_, err := os.Stat(s.cfg.Profile.DeletingFile())
 			return err == nil

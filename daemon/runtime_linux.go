@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nanokube/nanokube/agent"
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/runtime"
 )
@@ -32,6 +33,25 @@ func (s *System) imageFS(controlPlane bool) string {
 		return ""
 	}
 	return containerdConfig(s.cfg.Profile, s.cfg.Cluster, nil).Root
+}
+
+// imageGCPolicy is kubelet's image GC policy with the profile's
+// --extra-config=kubelet.image-gc-… settings.
+func imageGCPolicy(c cluster.Config) agent.ImageGCPolicy {
+	p := agent.DefaultImageGCPolicy()
+	if n, ok := c.ExtraInt(cluster.ImageGCHighThreshold); ok {
+		p.HighThresholdPercent = n
+	}
+	if n, ok := c.ExtraInt(cluster.ImageGCLowThreshold); ok {
+		p.LowThresholdPercent = n
+	}
+	if _, ok := c.ExtraConfig[cluster.ImageMinimumGCAge]; ok {
+		p.MinimumAge = c.ExtraDuration(cluster.ImageMinimumGCAge)
+	}
+	if d := c.ExtraDuration(cluster.ImageGCPeriod); d > 0 {
+		p.Period = d
+	}
+	return p
 }
 
 // removeContainers deletes every container and image of the profile (used

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	ctd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
@@ -42,6 +40,8 @@ import (
 	"github.com/moby/buildkit/worker/base"
 	bkcontainerd "github.com/moby/buildkit/worker/containerd"
 	"google.golang.org/grpc"
+
+	"github.com/nanokube/nanokube/runtime"
 )
 
 // BuilderConfig places the embedded BuildKit on the cluster's containerd.
@@ -50,7 +50,11 @@ type BuilderConfig struct {
 	Namespace   string // the cluster's namespace: built images are the pods' images
 	Snapshotter string // the pods' snapshotter: built images are unpacked into it
 	Root        string // BuildKit's own state: cache and history databases
-	Log         *slog.Logger
+	// InsecureRegistries (host:port) are reached over plain HTTP or
+	// unverified TLS by FROM, cache import/export and push, as pulls do
+	// (nanokube start --insecure-registry).
+	InsecureRegistries []string
+	Log                *slog.Logger
 }
 
 // Builder is BuildKit, started on first use (the idle daemon pays only for
@@ -142,7 +146,7 @@ func startBuildKit(ctx context.Context, cfg BuilderConfig) (_ *buildkit, err err
 	if err != nil {
 		return nil, err
 	}
-	hosts := registryHosts()
+	hosts := runtime.RegistryHosts(cfg.InsecureRegistries)
 	wopt, err := bkcontainerd.NewWorkerOpt(bkcontainerd.WorkerOptions{
 		Root:            cfg.Root,
 		Address:         cfg.Address,
@@ -299,25 +303,6 @@ func (f embeddedSyntax) Solve(ctx context.Context, llb frontend.FrontendLLBBridg
 		return f.builtin.Solve(ctx, llb, exec, opts, inputs, sid, sm)
 	}
 	return f.gateway.Solve(ctx, llb, exec, opts, inputs, sid, sm)
-}
-
-// registryHosts reaches registries with bounded timeouts, so a FROM of an
-// image that is neither in the store nor reachable fails in seconds
-// instead of hanging on an offline machine.
-func registryHosts() docker.RegistryHosts {
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          10,
-		MaxIdleConnsPerHost:   4,
-	}
-	return docker.ConfigureDefaultRegistries(
-		docker.WithClient(&http.Client{Transport: tr}),
-		docker.WithPlainHTTP(docker.MatchLocalhost),
-	)
 }
 
 // gcPolicy bounds the build cache: context uploads and cache mounts go

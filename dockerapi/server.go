@@ -41,6 +41,9 @@ type Config struct {
 	Root        string                     // BuildKit's state (cache, history)
 	Name        string                     // the profile, reported as the daemon's name
 	Version     string                     // nanokube's version
+	// InsecureRegistries (host:port) that builds reach over plain HTTP or
+	// unverified TLS (nanokube start --insecure-registry).
+	InsecureRegistries []string
 	// Pod returns a pod by namespace and name, for container names, restart
 	// counts and start times.
 	Pod func(namespace, name string) (*corev1.Pod, bool)
@@ -76,6 +79,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Log}
 	s.builder = NewBuilder(BuilderConfig{
 		Address: cfg.Address, Namespace: cfg.Namespace, Snapshotter: cfg.Snapshotter, Root: cfg.Root, Log: cfg.Log,
+		InsecureRegistries: cfg.InsecureRegistries,
 	})
 	return s, nil
 }

@@ -159,7 +159,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"NCPU":               goruntime.NumCPU(),
 		"MemTotal":           memTotal(),
 		"IndexServerAddress": "https://index.docker.io/v1/",
-		"RegistryConfig":     map[string]any{"IndexConfigs": map[string]any{}, "InsecureRegistryCIDRs": []string{}, "Mirrors": []string{}},
+		"RegistryConfig":     s.registryConfig(),
 		"DockerRootDir":      s.cfg.Root,
 		"HttpProxy":          os.Getenv("HTTP_PROXY"),
 		"HttpsProxy":         os.Getenv("HTTPS_PROXY"),
@@ -180,4 +180,14 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"Containerd":         map[string]any{"Address": s.cfg.Address, "Namespaces": map[string]string{"Containers": s.cfg.Namespace, "Plugins": s.cfg.Namespace}},
 		"Warnings":           []string{},
 	})
+}
+
+// registryConfig is dockerd's: the insecure registries as index configs
+// with Secure false (what `docker info` lists as Insecure Registries).
+func (s *Server) registryConfig() map[string]any {
+	indexes := map[string]any{}
+	for _, r := range s.cfg.InsecureRegistries {
+		indexes[r] = map[string]any{"Name": r, "Mirrors": []string{}, "Secure": false, "Official": false}
+	}
+	return map[string]any{"IndexConfigs": indexes, "InsecureRegistryCIDRs": []string{"127.0.0.0/8", "::1/128"}, "Mirrors": []string{}}
 }

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -80,7 +81,18 @@ func TestIntegrationDockerEnv(t *testing.T) {
 	if err := os.Symlink(l.binary, filepath.Join(bin, "nanokube")); err != nil {
 		t.Fatal(err)
 	}
-	l.startProfile(t, p)
+	// A registry on a lab address that is not loopback serves a base
+	// image; BuildKit reaches it over plain HTTP only with
+	// --insecure-registry.
+	const regIP = "10.250.0.2"
+	labAddress(t, regIP)
+	reg := startRegistry(t, regIP, "e2e", "s3cret")
+	var base bytes.Buffer
+	if err := testimages.BusyboxTar(&base, "nanokube.local/base:v1"); err != nil {
+		t.Fatal(err)
+	}
+	reg.push(t, base.Bytes(), "public/base", "v1")
+	l.startProfile(t, p, "--insecure-registry", reg.addr)
 	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }
 
 	// sh runs a bash script in the lab from work, with DOCKER_HOST set
@@ -228,6 +240,21 @@ docker images -q hello:1`)
 	k("wait", "--for=condition=Ready", "pod/hello3", "--timeout=60s")
 	if body := get(k("get", "pod", "hello3", "-o", "jsonpath={.status.podIP}")); body != "hello from buildkit\n" {
 		t.Errorf("the image from nanokube image build served %q", body)
+	}
+
+	// A FROM of the insecure registry is pulled over plain HTTP, and
+	// docker info lists the registry as insecure.
+	os.MkdirAll(filepath.Join(work, "fromreg"), 0o755)
+	os.WriteFile(filepath.Join(work, "fromreg", "Dockerfile"), []byte("FROM "+reg.addr+"/public/base:v1\nRUN echo from-registry > /note\n"), 0o644)
+	out = must(env + `docker build -t fromreg:1 ./fromreg 2>&1
+docker info 2>/dev/null | grep -A2 'Insecure Registries:'`)
+	if !strings.Contains(out, "Successfully tagged fromreg:1") || !regexp.MustCompile(`(?m)^\s+`+regexp.QuoteMeta(reg.addr)+`$`).MatchString(out) {
+		t.Errorf("a build FROM the insecure registry %s:\n%s", reg.addr, out)
+	}
+	k("run", "fromreg", "--image=fromreg:1", "--image-pull-policy=Never", "--restart=Never", "--command", "--", "cat", "/note")
+	k("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/fromreg", "--timeout=60s")
+	if logs := k("logs", "fromreg"); logs != "from-registry\n" {
+		t.Errorf("the image built FROM the registry printed %q", logs)
 	}
 
 	// A FROM that is neither in the store nor reachable fails, saying so.

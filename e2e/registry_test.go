@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,17 @@ type manifestBlob struct {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// labAddress adds ip to the lab's loopback device for the test: a
+// registry there is not on loopback, so plain HTTP to it needs
+// --insecure-registry.
+func labAddress(t *testing.T, ip string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "-n", theLab.Name, "addr", "add", ip+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("add %s to the lab: %v: %s", ip, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "-n", theLab.Name, "addr", "del", ip+"/32", "dev", "lo").Run() })
 }
 
 func startRegistry(t *testing.T, ip, user, pass string) *testRegistry {

@@ -69,6 +69,13 @@ func (r *ContainerdRuntime) Pull(ctx context.Context, ref string, o PullOptions)
 	return Image{}, errors.Join(errs...)
 }
 
+// RegistryHosts reaches registries the way pulls do, without credentials
+// (BuildKit adds its own from the build session): plain HTTP or
+// unverified TLS for loopback and the insecure ones, short timeouts.
+func RegistryHosts(insecure []string) docker.RegistryHosts {
+	return registryHosts(Auth{}, insecure)
+}
+
 // registryHosts configures the registry of a reference: the credentials,
 // plain HTTP for insecure ones, and short network timeouts.
 func registryHosts(a Auth, insecure []string) docker.RegistryHosts {
