@@ -363,6 +363,9 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		if res.Default != nil {
 			res.Default(next)
 		}
+		if res.PrepareForUpdate != nil {
+			res.PrepareForUpdate(next, old)
+		}
 		if res.HasSpecGeneration && specChanged(res, next, old) {
 			nm.SetGeneration(om.GetGeneration() + 1)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,55 @@ func TestServiceAllocation(t *testing.T) {
 	if _, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "reuse"},
 		Spec: corev1.ServiceSpec{ClusterIP: svc.Spec.ClusterIP, Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
 		t.Errorf("the IP of a deleted service is not free again: %v", err)
+	}
+}
+
+func TestServiceHealthCheckNodePort(t *testing.T) {
+	cs := newTestServer(t)
+	ctx := t.Context()
+	svcs := cs.CoreV1().Services("default")
+	lb := func(name string, policy corev1.ServiceExternalTrafficPolicy, hc int32) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+			ExternalTrafficPolicy: policy, HealthCheckNodePort: hc, Ports: []corev1.ServicePort{{Port: 80}}}}
+	}
+	svc, err := svcs.Create(ctx, lb("local", corev1.ServiceExternalTrafficPolicyLocal, 0), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := svc.Spec.HealthCheckNodePort
+	if hc < 30000 || hc > 32767 || hc == svc.Spec.Ports[0].NodePort {
+		t.Fatalf("healthCheckNodePort = %d (nodePort %d), want a port of its own in the node port range", hc, svc.Spec.Ports[0].NodePort)
+	}
+	if _, err := svcs.Create(ctx, lb("cluster", corev1.ServiceExternalTrafficPolicyCluster, 31000), metav1.CreateOptions{}); !apierrors.IsInvalid(err) ||
+		!strings.Contains(err.Error(), "spec.healthCheckNodePort: Forbidden: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'") {
+		t.Errorf("healthCheckNodePort with policy Cluster = %v", err)
+	}
+	if _, err := svcs.Create(ctx, lb("taken", corev1.ServiceExternalTrafficPolicyLocal, hc), metav1.CreateOptions{}); !apierrors.IsInvalid(err) ||
+		!strings.Contains(err.Error(), "spec.healthCheckNodePort: Invalid value") || !strings.Contains(err.Error(), "provided port is already allocated") {
+		t.Errorf("a taken healthCheckNodePort = %v", err)
+	}
+	// An update keeps it; changing it is refused.
+	svc.Spec.HealthCheckNodePort = 0
+	if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || svc.Spec.HealthCheckNodePort != hc {
+		t.Fatalf("update keeps healthCheckNodePort: %v, %d want %d", err, svc.Spec.HealthCheckNodePort, hc)
+	}
+	svc.Spec.HealthCheckNodePort = hc + 1
+	if _, err := svcs.Update(ctx, svc, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "cannot change healthCheckNodePort") {
+		t.Errorf("changing healthCheckNodePort = %v", err)
+	}
+	// Policy Cluster: the carried-over port is dropped and free again.
+	svc.Spec.HealthCheckNodePort = hc
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+	if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || svc.Spec.HealthCheckNodePort != 0 {
+		t.Fatalf("switch to policy Cluster: %v, healthCheckNodePort %d", err, svc.Spec.HealthCheckNodePort)
+	}
+	if got, err := svcs.Create(ctx, lb("reuse", corev1.ServiceExternalTrafficPolicyLocal, hc), metav1.CreateOptions{}); err != nil || got.Spec.HealthCheckNodePort != hc {
+		t.Errorf("the released healthCheckNodePort is not free again: %v", err)
+	}
+	if err := svcs.Delete(ctx, "reuse", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs.Create(ctx, lb("again", corev1.ServiceExternalTrafficPolicyLocal, hc), metav1.CreateOptions{}); err != nil {
+		t.Errorf("the healthCheckNodePort of a deleted service is not free again: %v", err)
 	}
 }

@@ -34,6 +34,7 @@ type allocation struct {
 	keys     []string
 	userIP   bool
 	userPort map[string]bool
+	userHC   string // the key of a healthCheckNodePort the user chose
 }
 
 var errRetryAllocation = errors.New("allocation collided")
@@ -105,7 +106,42 @@ func (s *Server) allocateService(svc *corev1.Service, old *corev1.Service) (*all
 		p.NodePort = port
 		a.keys = append(a.keys, nodePortAllocPref+strconv.Itoa(int(port)))
 	}
-	return a, nil
+	return a, s.allocateHealthCheckNodePort(svc, old, a)
+}
+
+// allocateHealthCheckNodePort keeps, takes (user's choice) or picks the
+// Service's healthCheckNodePort from the node port range.
+func (s *Server) allocateHealthCheckNodePort(svc, old *corev1.Service, a *allocation) error {
+	path := field.NewPath("spec", "healthCheckNodePort")
+	hc := svc.Spec.HealthCheckNodePort
+	switch {
+	case !registry.NeedsHealthCheck(svc):
+		svc.Spec.HealthCheckNodePort = 0
+	case old != nil && registry.NeedsHealthCheck(old) && old.Spec.HealthCheckNodePort != 0:
+		if hc != 0 && hc != old.Spec.HealthCheckNodePort {
+			return invalidService(svc, field.Invalid(path, hc, "cannot change healthCheckNodePort on loadBalancer service with externalTraffic=Local during update"))
+		}
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	case hc != 0:
+		if int(hc) < nodePortMin || int(hc) > nodePortMax {
+			return invalidService(svc, field.Invalid(path, hc,
+				fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", nodePortMin, nodePortMax)))
+		}
+		key := nodePortAllocPref + strconv.Itoa(int(hc))
+		if contains(a.keys, key) {
+			return invalidService(svc, field.Invalid(path, hc, "provided port is already allocated"))
+		}
+		a.userHC = key
+		a.keys = append(a.keys, key)
+	default:
+		port, err := s.freeNodePort(a.keys)
+		if err != nil {
+			return err
+		}
+		svc.Spec.HealthCheckNodePort = port
+		a.keys = append(a.keys, nodePortAllocPref+strconv.Itoa(int(port)))
+	}
+	return nil
 }
 
 func invalidService(svc *corev1.Service, e *field.Error) error {
@@ -149,6 +185,8 @@ func (s *Server) allocationConflict(svc *corev1.Service, a *allocation) error {
 			case a.userIP && len(k) > len(ipAllocPrefix) && k[:len(ipAllocPrefix)] == ipAllocPrefix:
 				ip := k[len(ipAllocPrefix):]
 				return invalidService(svc, field.Invalid(field.NewPath("spec", "clusterIPs").Index(0), ip, "failed to allocate IP "+ip+": provided IP is already allocated"))
+			case k == a.userHC:
+				return invalidService(svc, field.Invalid(field.NewPath("spec", "healthCheckNodePort"), k[len(nodePortAllocPref):], "provided port is already allocated"))
 			case a.userPort[k]:
 				port := k[len(nodePortAllocPref):]
 				return invalidService(svc, field.Invalid(field.NewPath("spec", "ports").Index(0).Child("nodePort"), port, "provided port is already allocated"))
@@ -173,6 +211,9 @@ func (s *Server) releaseService(obj runtime.Object) {
 		if p.NodePort != 0 {
 			ops = append(ops, store.Op{Kind: store.OpDelete, Key: nodePortAllocPref + strconv.Itoa(int(p.NodePort))})
 		}
+	}
+	if hc := svc.Spec.HealthCheckNodePort; hc != 0 {
+		ops = append(ops, store.Op{Kind: store.OpDelete, Key: nodePortAllocPref + strconv.Itoa(int(hc))})
 	}
 	for _, op := range ops {
 		if _, err := s.store.Txn([]store.Op{op}); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -205,12 +246,15 @@ func (a *allocation) ops() []store.Op {
 // releaseDropped frees what an update took away (node ports of a Service
 // that is no longer a NodePort, removed ports).
 func (s *Server) releaseDropped(old, cur *corev1.Service) {
-	keep := map[int32]bool{}
+	keep := map[int32]bool{cur.Spec.HealthCheckNodePort: true}
 	for _, p := range cur.Spec.Ports {
 		keep[p.NodePort] = true
 	}
 	dropped := old.DeepCopy()
 	dropped.Spec.ClusterIP = ""
+	if keep[old.Spec.HealthCheckNodePort] {
+		dropped.Spec.HealthCheckNodePort = 0
+	}
 	var ports []corev1.ServicePort
 	for _, p := range old.Spec.Ports {
 		if p.NodePort != 0 && !keep[p.NodePort] {

@@ -49,6 +49,9 @@ type Resource struct {
 	// PrepareForCreate clears what a client may not set on create (e.g.
 	// status). Nil: nothing beyond the generic metadata handling.
 	PrepareForCreate func(obj runtime.Object)
+	// PrepareForUpdate adjusts an update against the old object before
+	// validation (fields that depend on others). Nil: nothing.
+	PrepareForUpdate func(obj, old runtime.Object)
 	// Validate checks a new object; ValidateUpdate an update against the old
 	// one (immutable fields). Errors carry field paths for the 422 causes.
 	Validate       func(obj runtime.Object) field.ErrorList

@@ -58,6 +58,14 @@ func serviceBehaviour(r *Resource) {
 		}
 	}
 	r.PrepareForCreate = func(obj runtime.Object) { obj.(*corev1.Service).Status = corev1.ServiceStatus{} }
+	r.PrepareForUpdate = func(obj, old runtime.Object) {
+		// Like kube-apiserver's dropTypeDependentFields: a health check
+		// port the update merely carried over goes with the need for it.
+		s, o := obj.(*corev1.Service), old.(*corev1.Service)
+		if NeedsHealthCheck(o) && !NeedsHealthCheck(s) && s.Spec.HealthCheckNodePort == o.Spec.HealthCheckNodePort {
+			s.Spec.HealthCheckNodePort = 0
+		}
+	}
 	r.Validate = func(obj runtime.Object) field.ErrorList { return validateService(obj.(*corev1.Service)) }
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
 		s, o := obj.(*corev1.Service), old.(*corev1.Service)
@@ -87,9 +95,19 @@ func serviceBehaviour(r *Resource) {
 	}
 }
 
+// NeedsHealthCheck is kube-apiserver's rule: a LoadBalancer Service with
+// externalTrafficPolicy Local gets a healthCheckNodePort, where each
+// node's proxy answers whether the node has endpoints of the Service.
+func NeedsHealthCheck(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
 func validateService(s *corev1.Service) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
+	if s.Spec.HealthCheckNodePort != 0 && !NeedsHealthCheck(s) {
+		errs = append(errs, field.Forbidden(spec.Child("healthCheckNodePort"), "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+	}
 	switch s.Spec.Type {
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName:
 	default:
