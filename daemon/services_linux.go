@@ -12,6 +12,7 @@ import (
 
 	"github.com/nanokube/nanokube/cluster"
 	"github.com/nanokube/nanokube/network"
+	"github.com/nanokube/nanokube/network/healthcheck"
 )
 
 // clusterDNSIP is the kube-dns service address in every pod's resolv.conf.
@@ -46,8 +47,8 @@ func (s *System) startServices(_ context.Context, cs kubernetes.Interface) error
 	return nil
 }
 
-// nodeServices builds a node's service proxy and its DNS listener on the
-// node's nk0 gateway; they run with the node.
+// nodeServices builds a node's service proxy, its service health checks
+// and its DNS listener on the node's nk0 gateway; they run with the node.
 func (s *System) nodeServices(n cluster.NodeState, pn network.PodNet) ([]func(context.Context) error, error) {
 	if err := pn.Ensure(); err != nil {
 		return nil, fmt.Errorf("node %s pod network: %w", n.Name, err)
@@ -62,6 +63,16 @@ func (s *System) nodeServices(n cluster.NodeState, pn network.PodNet) ([]func(co
 	if err != nil {
 		return nil, fmt.Errorf("build service proxy: %w", err)
 	}
+	// kube-proxy's health check ports: on every address of a node netns,
+	// on the node IP only where the node shares the host's netns.
+	hcAddr := ""
+	if s.net.driver == "host" {
+		hcAddr = n.IP
+	}
+	health, err := healthcheck.New(healthcheck.Config{Node: n.Name, NodeNetns: pn.NodeNetns, Addr: hcAddr, Informers: s.ctrl.Informers(), Log: s.log})
+	if err != nil {
+		return nil, err
+	}
 	addr := net.JoinHostPort(gw.String(), "53")
 	udp, err := network.ListenUDP(pn.NodeNetns, addr)
 	if err != nil {
@@ -72,5 +83,5 @@ func (s *System) nodeServices(n cluster.NodeState, pn network.PodNet) ([]func(co
 		udp.Close()
 		return nil, fmt.Errorf("listen for DNS on %s: %w", addr, err)
 	}
-	return []func(context.Context) error{proxy.Run, func(ctx context.Context) error { return s.dns.Serve(ctx, udp, tcp) }}, nil
+	return []func(context.Context) error{proxy.Run, health.Run, func(ctx context.Context) error { return s.dns.Serve(ctx, udp, tcp) }}, nil
 }

@@ -129,6 +129,25 @@ func TestIntegrationServiceTypes(t *testing.T) {
 	if r := curl("http://" + ip1 + ":" + lbPort + "/cgi-bin/name"); r.code == 0 {
 		t.Errorf("externalTrafficPolicy Local answered on %s, a node without the pod: %s", ip1, r)
 	}
+	// kube-proxy's health check on the Service's healthCheckNodePort:
+	// 200 with the local endpoint count on m02, 503 on the other node.
+	hc := jp("svc/lb", "{.spec.healthCheckNodePort}")
+	if hc == "" || hc == "0" || hc == lbPort {
+		t.Fatalf("svc/lb healthCheckNodePort = %q (nodePort %s)", hc, lbPort)
+	}
+	health := func(ip string) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		defer cancel()
+		return l.run(ctx, nil, "curl", "-sS", "--max-time", "3", "-w", "\n%{http_code}", "http://"+ip+":"+hc+"/healthz")
+	}
+	eventually(t, "health check of svc/lb on "+ip2, 10*time.Second, func() (bool, string) {
+		r := health(ip2)
+		return r.code == 0 && strings.Contains(r.stdout, `"localEndpoints": 1,`) && strings.HasSuffix(r.stdout, "\n200"), r.String()
+	})
+	if r := health(ip1); r.code != 0 || !strings.Contains(r.stdout, `"localEndpoints": 0,`) || !strings.HasSuffix(r.stdout, "\n503") {
+		t.Errorf("health check of svc/lb on %s, a node without the pod: want 503 and 0 local endpoints: %s", ip1, r)
+	}
 
 	// Inside the cluster: no masquerade, random spread, ClientIP affinity.
 	farIP, spreadIP, stickyIP := jp("svc/far", "{.spec.clusterIP}"), jp("svc/spread", "{.spec.clusterIP}"), jp("svc/sticky", "{.spec.clusterIP}")
