@@ -150,9 +150,6 @@ func (g *imageGC) free(ctx context.Context, want int64) (int64, error) {
 		if freed >= want {
 			break
 		}
-		if !g.lastUsed[gi.id].IsZero() && now.Sub(g.lastUsed[gi.id]) < g.minAge {
-			continue
-		}
 		for _, n := range gi.names {
 			if err := g.rt.RemoveImage(ctx, n); err != nil {
 				return freed, fmt.Errorf("remove image %s: %w", n, err)

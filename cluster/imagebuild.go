@@ -13,6 +13,7 @@ import (
 
 	"github.com/distribution/reference"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -29,8 +30,12 @@ type ImageBuildOptions struct {
 	Target     string
 	NoCache    bool
 	Pull       bool
-	Progress   string    // auto, plain, tty, quiet
-	Out        io.Writer // where progress goes
+	// Push sends the tagged image to its registry too, with the
+	// credentials of the docker CLI's config ($DOCKER_CONFIG or
+	// ~/.docker/config.json), like minikube's image build --push.
+	Push     bool
+	Progress string    // auto, plain, tty, quiet
+	Out      io.Writer // where progress goes
 }
 
 // ImageBuild builds a Dockerfile with the daemon's BuildKit, the way
@@ -54,6 +59,9 @@ func ImageBuild(ctx context.Context, o ImageBuildOptions) (string, error) {
 	}
 	if _, err := os.Stat(dockerfile); err != nil {
 		return "", fmt.Errorf("dockerfile: %w", err)
+	}
+	if o.Push && len(o.Tags) == 0 {
+		return "", fmt.Errorf("--push needs an image name: add -t REGISTRY/NAME[:TAG]")
 	}
 	var names []string
 	for _, t := range o.Tags {
@@ -105,6 +113,13 @@ func ImageBuild(ctx context.Context, o ImageBuildOptions) (string, error) {
 	if len(names) > 0 {
 		export["name"] = strings.Join(names, ",")
 	}
+	if o.Push {
+		export["push"] = "true"
+	}
+	auths, err := loadDockerAuths()
+	if err != nil {
+		return "", err
+	}
 	mode := progressui.DisplayMode(o.Progress)
 	if mode == "" {
 		mode = progressui.AutoMode
@@ -127,6 +142,9 @@ func ImageBuild(ctx context.Context, o ImageBuildOptions) (string, error) {
 			FrontendAttrs: attrs,
 			LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 			Exports:       []bkclient.ExportEntry{{Type: "moby", Attrs: export}},
+			// Registry credentials for FROM and push, as buildctl and
+			// buildx give them.
+			Session: []session.Attachable{auths},
 		}, ch)
 		return err
 	})

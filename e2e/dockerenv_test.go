@@ -257,6 +257,26 @@ docker info 2>/dev/null | grep -A2 'Insecure Registries:'`)
 		t.Errorf("the image built FROM the registry printed %q", logs)
 	}
 
+	// nanokube image build --push sends it to that registry with the
+	// docker CLI's credentials ($DOCKER_CONFIG), over plain HTTP too.
+	os.MkdirAll(filepath.Join(work, "dockercfg"), 0o700)
+	os.WriteFile(filepath.Join(work, "dockercfg", "config.json"), []byte(`{"auths":{"`+reg.addr+`":{"auth":"ZTJlOnMzY3JldA=="}}}`), 0o600) // e2e:s3cret
+	pushed := reg.addr + "/team/pushed:v1"
+	if r := sh("nanokube -p " + p + " image build --push -t " + pushed + " ./fromreg 2>&1"); r.code == 0 || !strings.Contains(r.stdout, "401") && !strings.Contains(r.stdout, "unauthorized") {
+		t.Errorf("a push without credentials: %s", r)
+	}
+	out = must("DOCKER_CONFIG=$PWD/dockercfg nanokube -p " + p + " image build --progress=plain --push -t " + pushed + " ./fromreg 2>&1")
+	// The registry holds the manifest the build exported, under the tag.
+	var tagged, built []byte
+	if m := regexp.MustCompile(`exporting manifest (sha256:[0-9a-f]{64})`).FindStringSubmatch(out); m != nil {
+		reg.mu.Lock()
+		tagged, built = reg.manifests["team/pushed:v1"].data, reg.manifests["team/pushed@"+m[1]].data
+		reg.mu.Unlock()
+	}
+	if len(tagged) == 0 || !bytes.Equal(tagged, built) {
+		t.Errorf("image build --push did not leave the built manifest in the registry:\n%s", out)
+	}
+
 	// A FROM that is neither in the store nor reachable fails, saying so.
 	os.MkdirAll(filepath.Join(work, "bad"), 0o755)
 	os.WriteFile(filepath.Join(work, "bad", "Dockerfile"), []byte("FROM nanokube.local/nope:1\nRUN true\n"), 0o644)

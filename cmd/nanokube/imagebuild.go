@@ -23,6 +23,7 @@ func imageBuildCommand() *cli.Command {
 			&cli.StringFlag{Name: "target", Usage: "the stage to build"},
 			&cli.BoolFlag{Name: "no-cache", Usage: "do not use the build cache"},
 			&cli.BoolFlag{Name: "pull", Usage: "pull base images from their registry even when they are in the store"},
+			&cli.BoolFlag{Name: "push", Usage: "push the image to its registry after the build (credentials from the docker CLI's config)"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress output: auto, plain, tty or quiet"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the image ID"},
 		},
@@ -51,7 +52,7 @@ func imageBuildCommand() *cli.Command {
 			}
 			id, err := cluster.ImageBuild(c.Context, cluster.ImageBuildOptions{
 				Profile: p, Dir: c.Args().First(), Dockerfile: c.String("file"), Tags: c.StringSlice("tag"),
-				BuildArgs: args, Labels: labels, Target: c.String("target"), NoCache: c.Bool("no-cache"), Pull: c.Bool("pull"),
+				BuildArgs: args, Labels: labels, Target: c.String("target"), NoCache: c.Bool("no-cache"), Pull: c.Bool("pull"), Push: c.Bool("push"),
 				Progress: progress, Out: c.App.ErrWriter,
 			})
 			if err != nil {
