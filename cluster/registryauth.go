@@ -21,8 +21,11 @@ import (
 // inline "auths" entries: credential helpers are not run.
 type dockerAuths struct {
 	auth.UnimplementedAuthServer // tokens: BuildKit fetches them itself with the credentials
-	creds                        map[string]auth.CredentialsResponse
+	creds                        map[string]login
 }
+
+// login is a user and secret (password or identity token).
+type login struct{ user, secret string }
 
 type dockerConfigEntry struct {
 	Auth          string `json:"auth"`
@@ -55,7 +58,7 @@ func loadDockerAuths() (*dockerAuths, error) {
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	a := &dockerAuths{creds: map[string]auth.CredentialsResponse{}}
+	a := &dockerAuths{creds: map[string]login{}}
 	for key, e := range cfg.Auths {
 		user, secret := e.Username, e.Password
 		if e.Auth != "" {
@@ -68,7 +71,7 @@ func loadDockerAuths() (*dockerAuths, error) {
 		if e.IdentityToken != "" {
 			user, secret = "", e.IdentityToken
 		}
-		a.creds[registryHostOf(key)] = auth.CredentialsResponse{Username: user, Secret: secret}
+		a.creds[registryHostOf(key)] = login{user: user, secret: secret}
 	}
 	return a, nil
 }
@@ -90,5 +93,5 @@ func (a *dockerAuths) Register(s *grpc.Server) { auth.RegisterAuthServer(s, a) }
 // known is an empty (anonymous) answer.
 func (a *dockerAuths) Credentials(_ context.Context, req *auth.CredentialsRequest) (*auth.CredentialsResponse, error) {
 	c := a.creds[req.Host]
-	return &auth.CredentialsResponse{Username: c.Username, Secret: c.Secret}, nil
+	return &auth.CredentialsResponse{Username: c.user, Secret: c.secret}, nil
 }

@@ -22,15 +22,15 @@ func TestDockerAuthsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for host, want := range map[string]auth.CredentialsResponse{
-		"10.250.0.2:5000":      {Username: "e2e", Secret: "s3cret"},
-		"registry-1.docker.io": {Username: "hub", Secret: "pw"},
-		"ghcr.io":              {Secret: "tok"},
+	for host, want := range map[string]login{
+		"10.250.0.2:5000":      {user: "e2e", secret: "s3cret"},
+		"registry-1.docker.io": {user: "hub", secret: "pw"},
+		"ghcr.io":              {secret: "tok"},
 		"other.example:5000":   {},
 	} {
 		got, _ := a.Credentials(t.Context(), &auth.CredentialsRequest{Host: host})
-		if got.Username != want.Username || got.Secret != want.Secret {
-			t.Errorf("Credentials(%s) = %q/%q, want %q/%q", host, got.Username, got.Secret, want.Username, want.Secret)
+		if got.Username != want.user || got.Secret != want.secret {
+			t.Errorf("Credentials(%s) = %q/%q, want %q/%q", host, got.Username, got.Secret, want.user, want.secret)
 		}
 	}
 }
