@@ -198,22 +198,34 @@ func (a *Agent) runImageGC(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
-			failedBefore = false
-			continue
+		var reasons []string
+		reasons, failedBefore = gcEvents(err, failedBefore)
+		for _, r := range reasons {
+			a.recorder.Event(ref, corev1.EventTypeWarning, r, err.Error())
 		}
-		var short *notEnoughFreedError
-		if errors.As(err, &short) {
-			a.recorder.Event(ref, corev1.EventTypeWarning, "FreeDiskSpaceFailed", err.Error())
-		}
-		if failedBefore {
-			// Kubelet reports only repeated failures as an event.
-			a.recorder.Event(ref, corev1.EventTypeWarning, "ImageGCFailed", err.Error())
-		} else {
+		if err != nil && len(reasons) == 0 {
 			a.log.Warn("image garbage collection failed once", "node", a.cfg.NodeName, "err", err)
 		}
-		failedBefore = true
 	}
+}
+
+// gcEvents are the node events of a GC run like kubelet's:
+// FreeDiskSpaceFailed whenever the unused images were not enough, and
+// ImageGCFailed only for a second failure in a row. It returns whether
+// this run failed, for the next.
+func gcEvents(err error, failedBefore bool) ([]string, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var reasons []string
+	var short *notEnoughFreedError
+	if errors.As(err, &short) {
+		reasons = append(reasons, "FreeDiskSpaceFailed")
+	}
+	if failedBefore {
+		reasons = append(reasons, "ImageGCFailed")
+	}
+	return reasons, true
 }
 
 // notEnoughFreedError is kubelet's FreeDiskSpaceFailed condition: the

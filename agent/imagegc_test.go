@@ -167,3 +167,24 @@ func TestNodeImagesLikeKubelet(t *testing.T) {
 }
 
 func fmtImages(imgs interface{}) string { return fmt.Sprint(imgs) }
+
+func TestImageGCEventsLikeKubelet(t *testing.T) {
+	short := &notEnoughFreedError{want: 10, freed: 2}
+	other := fmt.Errorf("list images: %w", context.DeadlineExceeded)
+	for _, c := range []struct {
+		err          error
+		failedBefore bool
+		want         []string
+	}{
+		{nil, true, nil},
+		{short, false, []string{"FreeDiskSpaceFailed"}},
+		{short, true, []string{"FreeDiskSpaceFailed", "ImageGCFailed"}},
+		{other, false, nil},
+		{other, true, []string{"ImageGCFailed"}},
+	} {
+		got, failed := gcEvents(c.err, c.failedBefore)
+		if !reflect.DeepEqual(got, c.want) || failed != (c.err != nil) {
+			t.Errorf("gcEvents(%v, %v) = %v, %v; want %v", c.err, c.failedBefore, got, failed, c.want)
+		}
+	}
+}
