@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,10 +28,7 @@ func TestIntegrationImages(t *testing.T) {
 	// so plain HTTP to it needs --insecure-registry (loopback registries
 	// are insecure anyway, as in Docker).
 	const regIP = "10.250.0.1"
-	if out, err := exec.Command("ip", "-n", l.Name, "addr", "add", regIP+"/32", "dev", "lo").CombinedOutput(); err != nil {
-		t.Fatalf("add the registry address to the lab: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "-n", l.Name, "addr", "del", regIP+"/32", "dev", "lo").Run() })
+	labAddress(t, regIP)
 	reg := startRegistry(t, regIP, "e2e", "s3cret")
 	var archive bytes.Buffer
 	if err := testimages.BusyboxTar(&archive, "nanokube.local/pushed:v1"); err != nil {
