@@ -17,10 +17,10 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "containerd-address", Usage: "use this containerd socket instead of a managed containerd"},
 			&cli.StringSliceFlag{Name: "dns-upstream", Usage: "upstream DNS servers for names outside the cluster (default: the host's)"},
 			&cli.BoolFlag{Name: "host-access", Value: true, Usage: "route the pod and service ranges from the host"},
-			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s)"},
+			&cli.StringSliceFlag{Name: "extra-config", Usage: "a component setting, component.key=value (e.g. controller-manager.node-monitor-grace-period=20s, kubelet.image-gc-high-threshold=90)"},
 			&cli.StringFlag{Name: "runtime", Value: "containerd", Hidden: true, Usage: "containerd, or fake (in-memory containers for benchmarks; implies --driver=host)"},
 			&cli.StringFlag{Name: "pprof-addr", Hidden: true, Usage: "the daemon serves net/http/pprof on this address (e.g. 127.0.0.1:6060)"},
-			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry (host:port) to pull from over plain HTTP or unverified TLS; repeatable"},
+			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "a registry (host:port) that pulls and builds reach over plain HTTP or unverified TLS; repeatable"},
 			&cli.StringFlag{Name: "network-backend", Value: "vxlan", Usage: "how nodes reach each other's pods: vxlan (flannel's overlay) or host-gw (routes over the profile bridge)"},
 		},
 		Action: func(c *cli.Context) error {
