@@ -83,6 +83,7 @@ type Server struct {
 	readyOnce sync.Once
 	fm        fieldManagers
 	decoded   *decodeCache
+	encoded   *encodeCache
 }
 
 // New builds the server; Run starts its background work.
@@ -100,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		loopback: newPipeListener(),
 		ready:    make(chan struct{}),
 		decoded:  newDecodeCache(decodeCacheSize),
+		encoded:  newEncodeCache(encodeCacheBytes),
 	}
 	s.scheme = runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {

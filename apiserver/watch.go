@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -36,6 +37,66 @@ type watchStream struct {
 	lastRev  int64
 	sentAny  bool
 	metaOnly bool
+	// cached: the events carry the objects as stored (no Table, no
+	// metadata-only view), so their encodings come from the server's
+	// encode cache in this form; json: the stream is JSON, its events are
+	// written without re-encoding the object.
+	cached bool
+	form   encodeForm
+	json   bool
+}
+
+// sendStored sends the object stored in kv; obj is its decoded form when
+// the caller has it (nil: decoded only when the encode cache misses).
+func (ws *watchStream) sendStored(typ watch.EventType, kv store.KV, obj runtime.Object) error {
+	if !ws.cached {
+		if obj == nil {
+			var err error
+			if obj, err = decodeStored(ws.res, kv); err != nil {
+				return err
+			}
+		}
+		return ws.send(typ, obj)
+	}
+	raw, err := ws.s.encoded.get(encodeKey{res: ws.res, key: kv.Key, rev: kv.ModRev, form: ws.form}, func() ([]byte, error) {
+		if obj == nil {
+			var err error
+			if obj, err = decodeStored(ws.res, kv); err != nil {
+				return nil, err
+			}
+		}
+		return runtime.Encode(ws.objEnc, obj)
+	})
+	if err != nil {
+		return err
+	}
+	return ws.write(typ, raw)
+}
+
+// write frames one event around an encoded object.
+func (ws *watchStream) write(typ watch.EventType, raw []byte) error {
+	if ws.json {
+		// What the JSON stream encoder writes for a WatchEvent, without
+		// scanning the object's bytes again.
+		if _, err := ws.w.Write(jsonEventFrame(typ, raw)); err != nil {
+			return err
+		}
+	} else if err := ws.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return err
+	}
+	ws.flusher.Flush()
+	return nil
+}
+
+// jsonEventFrame is one line of a JSON watch stream: {"type":…,"object":…}.
+func jsonEventFrame(typ watch.EventType, raw []byte) []byte {
+	raw = bytes.TrimRight(raw, "\n")
+	b := make([]byte, 0, len(raw)+len(typ)+24)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","object":`...)
+	b = append(b, raw...)
+	return append(b, "}\n"...)
 }
 
 func (ws *watchStream) send(typ watch.EventType, obj runtime.Object) error {
@@ -58,11 +119,7 @@ func (ws *watchStream) send(typ watch.EventType, obj runtime.Object) error {
 	if err != nil {
 		return err
 	}
-	if err := ws.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}); err != nil {
-		return err
-	}
-	ws.flusher.Flush()
-	return nil
+	return ws.write(typ, raw)
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
@@ -100,17 +157,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	}
 
 	// Where the watch starts, and which objects it first reports as ADDED.
-	var initial []runtime.Object
+	var initial []storedObject
 	var from int64
 	rv := opts.ResourceVersion
 	sendInitial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
 	if rv == "" || rv == "0" || sendInitial {
-		objs, rev, _, err := s.listObjects(res, info.namespace, &metav1.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: opts.FieldSelector})
+		objs, rev, _, err := s.listStored(res, info.namespace, &metav1.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: andNameString(opts.FieldSelector, info.name)})
 		if err != nil {
 			return err
-		}
-		if info.name != "" {
-			objs = filterName(objs, info.name)
 		}
 		initial, from = objs, rev
 		if rv != "" && rv != "0" && !sendInitial {
@@ -146,9 +200,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		table:    a.as == "Table",
 		metaOnly: a.as == "PartialObjectMetadata",
 		lastRev:  from,
+		cached:   a.as == "",
+		json:     info2.MediaType == mediaJSON,
 	}
-	for _, obj := range initial {
-		if err := ws.send(watch.Added, obj); err != nil {
+	if info2.MediaType == mediaProtobuf {
+		ws.form = formProtobuf
+	}
+	for _, o := range initial {
+		if err := ws.sendStored(watch.Added, o.kv, o.obj); err != nil {
 			return nil
 		}
 	}
@@ -201,6 +260,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 // that starts matching is ADDED, one that stops matching is DELETED.
 func (ws *watchStream) event(ev store.Event, sel selector) error {
 	ws.lastRev = ev.KV.ModRev
+	if ws.cached && sel.empty() {
+		typ := watch.Added
+		switch {
+		case ev.Type == store.Delete:
+			typ = watch.Deleted
+		case ev.PrevKV != nil:
+			typ = watch.Modified
+		}
+		return ws.sendStored(typ, ev.KV, nil)
+	}
 	cur, err := decodeStored(ws.res, ev.KV)
 	if err != nil {
 		return err
@@ -217,14 +286,14 @@ func (ws *watchStream) event(ev store.Event, sel selector) error {
 	switch {
 	case ev.Type == store.Delete:
 		if prevMatch || curMatch {
-			return ws.send(watch.Deleted, cur)
+			return ws.sendStored(watch.Deleted, ev.KV, cur)
 		}
 	case curMatch && ev.PrevKV != nil && prevMatch:
-		return ws.send(watch.Modified, cur)
+		return ws.sendStored(watch.Modified, ev.KV, cur)
 	case curMatch:
-		return ws.send(watch.Added, cur)
+		return ws.sendStored(watch.Added, ev.KV, cur)
 	case prevMatch:
-		return ws.send(watch.Deleted, cur)
+		return ws.sendStored(watch.Deleted, ev.KV, cur)
 	}
 	return nil
 }
@@ -245,23 +314,22 @@ func (ws *watchStream) bookmark(initialEnd bool) error {
 	if err != nil {
 		return err
 	}
-	if err := ws.enc.Encode(&metav1.WatchEvent{Type: string(watch.Bookmark), Object: runtime.RawExtension{Raw: raw}}); err != nil {
-		return err
-	}
-	ws.flusher.Flush()
-	return nil
+	return ws.write(watch.Bookmark, raw)
 }
 
 func andName(sel fields.Selector, name string) fields.Selector {
 	return fields.AndSelectors(sel, fields.OneTermEqualSelector("metadata.name", name))
 }
 
-func filterName(objs []runtime.Object, name string) []runtime.Object {
-	var out []runtime.Object
-	for _, o := range objs {
-		if m, err := meta.Accessor(o); err == nil && m.GetName() == name {
-			out = append(out, o)
-		}
+// andNameString adds metadata.name=name to a field selector string (name
+// "": the selector as given).
+func andNameString(sel, name string) string {
+	if name == "" {
+		return sel
 	}
-	return out
+	term := fields.OneTermEqualSelector("metadata.name", name).String()
+	if sel == "" {
+		return term
+	}
+	return sel + "," + term
 }

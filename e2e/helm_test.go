@@ -12,12 +12,18 @@ import (
 	"time"
 )
 
-// helmVersion is the helm the test installs with `go install` (once: the
-// binary is reused from $(go env GOPATH)/bin).
-const helmVersion = "v3.22.0"
+// The helms the tests install with `go install`, once each: helm 3 into
+// $(go env GOPATH)/bin, helm 4 into the user's cache directory (both are
+// called `helm`, so they need separate directories).
+const (
+	helm3Module  = "helm.sh/helm/v3"
+	helm3Version = "v3.22.0"
+	helm4Module  = "helm.sh/helm/v4"
+	helm4Version = "v4.3.2"
+)
 
-// ensureHelm returns the path of a helm binary of helmVersion, building it
-// into GOPATH/bin (outside the repository) when it is not there yet.
+// ensureHelm returns the path of helm 3, building it into GOPATH/bin
+// (outside the repository) when it is not there yet.
 func ensureHelm(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOPATH").Output()
@@ -25,17 +31,40 @@ func ensureHelm(t *testing.T) string {
 		t.Fatalf("go env GOPATH: %v", err)
 	}
 	gopath := strings.Split(strings.TrimSpace(string(out)), string(os.PathListSeparator))[0]
-	bin := filepath.Join(gopath, "bin", "helm")
-	if v, err := exec.Command(bin, "version", "--short").Output(); err == nil && strings.HasPrefix(string(v), helmVersion) {
+	return ensureGoBinary(t, filepath.Join(gopath, "bin"), helm3Module, helm3Version)
+}
+
+// ensureHelm4 returns the path of helm 4, built into
+// <user cache>/nanokube-e2e/helm-<version>/ when it is not there yet.
+func ensureHelm4(t *testing.T) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("user cache dir: %v", err)
+	}
+	return ensureGoBinary(t, filepath.Join(cache, "nanokube-e2e", "helm-"+helm4Version), helm4Module, helm4Version)
+}
+
+// ensureGoBinary returns gobin/helm built from module@version (its
+// cmd/helm), installing it with `go install` when the binary there is
+// missing or was built from another version (as `go version -m` reads
+// it: helm's own version string has no patch level).
+func ensureGoBinary(t *testing.T, gobin, module, version string) string {
+	t.Helper()
+	bin := filepath.Join(gobin, "helm")
+	if info, err := exec.Command("go", "version", "-m", bin).Output(); err == nil && strings.Contains(string(info), "\tmod\t"+module+"\t"+version+"\t") {
 		return bin
+	}
+	if err := os.MkdirAll(gobin, 0o755); err != nil {
+		t.Fatalf("create %s: %v", gobin, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "install", "helm.sh/helm/v3/cmd/helm@"+helmVersion)
+	cmd := exec.CommandContext(ctx, "go", "install", module+"/cmd/helm@"+version)
 	cmd.Dir = os.TempDir() // not inside this module
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOBIN="+filepath.Dir(bin))
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOBIN="+gobin)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install helm %s: %v\n%s", helmVersion, err, out)
+		t.Fatalf("go install %s@%s: %v\n%s", module, version, err, out)
 	}
 	return bin
 }
@@ -139,12 +168,24 @@ spec:
 }
 
 // TestIntegrationHelm installs, upgrades, rolls back and uninstalls a chart
-// with the real helm: release secrets, the objects, a CRD from crds/ and a
-// custom resource of it, and `install --wait` with running pods.
+// with the real helm 3: release secrets, the objects, a CRD from crds/ and
+// a custom resource of it, and `install --wait` with running pods.
 func TestIntegrationHelm(t *testing.T) {
+	helmChartFlow(t, ensureHelm(t), "helm")
+}
+
+// TestIntegrationHelm4 is the same flow with helm 4, which applies
+// server-side (field manager "helm") and waits with kstatus watchers.
+func TestIntegrationHelm4(t *testing.T) {
+	helm := ensureHelm4(t)
+	helmChartFlow(t, helm, "helm4")
+	if v, err := exec.Command(helm, "version", "--short").Output(); err != nil || !strings.HasPrefix(string(v), "v4.") {
+		t.Errorf("helm 4 version = %q, %v", v, err)
+	}
+}
+
+func helmChartFlow(t *testing.T, helm, p string) {
 	l := theLab
-	helm := ensureHelm(t)
-	const p = "helm"
 	l.startProfile(t, p)
 	l.loadBusybox(t, p)
 	k := func(args ...string) string { t.Helper(); return l.kubectl(t, p, args...) }

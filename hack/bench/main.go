@@ -64,6 +64,11 @@ func main() {
 	realReplicas := flag.Int("real-replicas", 100, "-scale: replicas of the containerd Deployment (0: skip containerd)")
 	startOnly := flag.Bool("start-only", false, "only the start times and the idle RSS of a fresh cluster")
 	dropCaches := flag.Bool("drop-caches", false, "-start-only: also a cold start after dropping the page cache")
+	apiOnly := flag.Bool("api-only", false, "only the API read benchmark: full LISTs (JSON, protobuf) and watch fan-out, on the fake runtime")
+	apiReadLoad := flag.Bool("api-read-load", false, "internal: run the API read load from inside the lab")
+	watchers := flag.Int("watchers", 100, "-api-only: watchers of the fan-out")
+	daemonPID := flag.Int("daemon-pid", 0, "internal: the daemon's pid for -api-read-load's CPU readings")
+	home := flag.String("home", "", "internal: NANOKUBE_HOME for -api-read-load's CPU readings")
 	flag.Parse()
 	ctx := context.Background()
 	if abs, err := filepath.Abs(*binary); err == nil {
@@ -72,6 +77,20 @@ func main() {
 	if *scaleLoadFlag {
 		if err := runScaleLoad(ctx, *kubeconfig, *replicas, *objects, *pods, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "scale load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *apiReadLoad {
+		if err := runAPIReadLoad(ctx, *kubeconfig, *objects, *watchers, *daemonPID, *home, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "api read load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *apiOnly {
+		if err := runAPIOnly(ctx, *binary, *objects, *watchers); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 		return
