@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	extapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,7 +28,8 @@ import (
 // that never sees an apply should not pay.
 type fieldManagers struct {
 	once     sync.Once
-	tc       managedfields.TypeConverter
+	tc       managedfields.TypeConverter // the kinds of k8s.io/api
+	tcExt    managedfields.TypeConverter // apiextensions.k8s.io (CustomResourceDefinition)
 	mu       sync.Mutex
 	managers map[schema.GroupVersionKind]*managedfields.FieldManager
 }
@@ -38,6 +41,7 @@ func (s *Server) fieldManager(res *registry.Resource) (*managedfields.FieldManag
 	f := &s.fm
 	f.once.Do(func() {
 		f.tc = applyconfigurations.NewTypeConverter(clientgoscheme.Scheme)
+		f.tcExt = extapply.NewTypeConverter(s.scheme)
 		f.managers = map[schema.GroupVersionKind]*managedfields.FieldManager{}
 	})
 	f.mu.Lock()
@@ -46,7 +50,11 @@ func (s *Server) fieldManager(res *registry.Resource) (*managedfields.FieldManag
 	if m := f.managers[gvk]; m != nil {
 		return m, nil
 	}
-	m, err := managedfields.NewDefaultFieldManager(f.tc, s.scheme, s.scheme, s.scheme, gvk, gvk.GroupVersion(), "", nil)
+	tc := f.tc
+	if gvk.Group == apiextensionsv1.GroupName {
+		tc = f.tcExt
+	}
+	m, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, gvk, gvk.GroupVersion(), "", nil)
 	if err != nil {
 		return nil, err
 	}

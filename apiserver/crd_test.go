@@ -446,3 +446,44 @@ func TestCustomResourcesServedAfterRestart(t *testing.T) {
 		t.Errorf("custom resource right after a restart: %v", err)
 	}
 }
+
+// TestServerSideApplyCRD applies a CRD server-side the way helm 4 does
+// (field manager "helm", force): created, then changed by a second apply,
+// with the manager's entry in managedFields.
+func TestServerSideApplyCRD(t *testing.T) {
+	s := startTestServer(t)
+	cs, err := apiextensionsclient.NewForConfig(s.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := cronTabCRD()
+	crd.TypeMeta = metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"}
+	body, err := json.Marshal(crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := cs.ApiextensionsV1().CustomResourceDefinitions()
+	opts := metav1.PatchOptions{FieldManager: "helm", Force: ptr.To(true)}
+	got, err := crds.Patch(t.Context(), crd.Name, types.ApplyPatchType, body, opts)
+	if err != nil {
+		t.Fatalf("apply (create): %v", err)
+	}
+	if len(got.ManagedFields) != 1 || got.ManagedFields[0].Manager != "helm" || got.ManagedFields[0].Operation != metav1.ManagedFieldsOperationApply {
+		t.Fatalf("managedFields after create: %+v", got.ManagedFields)
+	}
+	waitEstablished(t, cs, crd.Name)
+	crd.Spec.Names.ShortNames = []string{"ct", "cts"}
+	if body, err = json.Marshal(crd); err != nil {
+		t.Fatal(err)
+	}
+	got, err = crds.Patch(t.Context(), crd.Name, types.ApplyPatchType, body, opts)
+	if err != nil {
+		t.Fatalf("apply (update): %v", err)
+	}
+	if !slices.Equal(got.Spec.Names.ShortNames, []string{"ct", "cts"}) {
+		t.Errorf("short names after the second apply: %v", got.Spec.Names.ShortNames)
+	}
+	if _, err := crds.Patch(t.Context(), crd.Name, types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "helm", DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("dry-run apply: %v", err)
+	}
+}

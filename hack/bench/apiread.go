@@ -134,7 +134,7 @@ func runAPIReadLoad(ctx context.Context, kubeconfig string, objects, watchers, d
 		before := cpu()
 		r, err := load("list-all", sc.workers, lists, func(int) error {
 			l, err := cms.List(ctx, metav1.ListOptions{})
-			if err == nil && len(l.Items) != objects {
+			if err == nil && len(l.Items) < objects { // and the namespace's kube-root-ca.crt
 				err = fmt.Errorf("listed %d of %d", len(l.Items), objects)
 			}
 			return err
