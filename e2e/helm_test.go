@@ -234,6 +234,14 @@ func helmChartFlow(t *testing.T, helm, p, op string) {
 		t.Errorf("helm list:\n%s", out)
 	}
 
+	// A server-side dry run changes nothing.
+	if out := h("upgrade", "demo", chart, "--dry-run=server", "--set", "greeting=dry"); !strings.Contains(out, "dry") {
+		t.Errorf("helm upgrade --dry-run=server:\n%s", out)
+	}
+	if got := k("get", "cm", "demo-config", "-o", "jsonpath={.data.greeting}"); got != "hello" {
+		t.Errorf("greeting after a dry-run upgrade = %q", got)
+	}
+
 	out = h("upgrade", "demo", chart, "--set", "greeting=bonjour", "--set", "replicas=1", "--wait", "--timeout", "2m")
 	if !strings.Contains(out, "REVISION: 2") {
 		t.Errorf("helm upgrade:\n%s", out)
