@@ -44,9 +44,14 @@ type encodeEntry struct {
 	raw []byte
 }
 
-// encodeCacheBytes bounds the cache (≈ 16,000 stored ConfigMaps of the
-// bench's size, ≈ 3,000 pods).
-const encodeCacheBytes = 16 << 20
+// The server keeps two caches: watch events need their encodings only
+// while every watcher sends the event (milliseconds), LISTs need every
+// listed object's. So every write fills the small one, only JSON LISTs
+// fill the large one.
+const (
+	eventCacheBytes = 4 << 20  // ≈ 700 pods' events in flight
+	itemCacheBytes  = 16 << 20 // ≈ 16,000 of the bench's ConfigMaps, ≈ 3,000 pods
+)
 
 func newEncodeCache(maxBytes int) *encodeCache {
 	return &encodeCache{max: maxBytes, ll: list.New(), m: map[encodeKey]*list.Element{}}

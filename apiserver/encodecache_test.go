@@ -81,7 +81,7 @@ func TestJSONListFromCache(t *testing.T) {
 			}
 		}
 	}
-	if hits, _ := s.encoded.stats(); hits == 0 {
+	if hits, _ := s.items.stats(); hits == 0 {
 		t.Error("no cache hits on the second LISTs")
 	}
 }
@@ -199,7 +199,7 @@ func TestWatchFanOutFromCache(t *testing.T) {
 		}
 	}
 	// Five JSON watchers: each event encoded once, then four hits.
-	if hits, total := s.encoded.stats(); hits < 3*4 {
+	if hits, total := s.events.stats(); hits < 3*4 {
 		t.Errorf("encode cache: %d hits of %d lookups", hits, total)
 	}
 }

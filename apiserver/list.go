@@ -217,7 +217,7 @@ func (s *Server) writeJSONList(w http.ResponseWriter, res *registry.Resource, st
 	body = append(body, `,"items":[`...)
 	for i := range stored {
 		o := &stored[i]
-		raw, err := s.encoded.get(encodeKey{res: res, key: o.kv.Key, rev: o.kv.ModRev, form: formJSONItem}, func() ([]byte, error) {
+		raw, err := s.items.get(encodeKey{res: res, key: o.kv.Key, rev: o.kv.ModRev, form: formJSONItem}, func() ([]byte, error) {
 			return s.encodeListItem(res, o, enc)
 		})
 		if err != nil {

@@ -83,7 +83,8 @@ type Server struct {
 	readyOnce sync.Once
 	fm        fieldManagers
 	decoded   *decodeCache
-	encoded   *encodeCache
+	events    *encodeCache // watch events' objects
+	items     *encodeCache // JSON LIST items
 }
 
 // New builds the server; Run starts its background work.
@@ -101,7 +102,8 @@ func New(cfg Config) (*Server, error) {
 		loopback: newPipeListener(),
 		ready:    make(chan struct{}),
 		decoded:  newDecodeCache(decodeCacheSize),
-		encoded:  newEncodeCache(encodeCacheBytes),
+		events:   newEncodeCache(eventCacheBytes),
+		items:    newEncodeCache(itemCacheBytes),
 	}
 	s.scheme = runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {

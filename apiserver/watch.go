@@ -58,7 +58,7 @@ func (ws *watchStream) sendStored(typ watch.EventType, kv store.KV, obj runtime.
 		}
 		return ws.send(typ, obj)
 	}
-	raw, err := ws.s.encoded.get(encodeKey{res: ws.res, key: kv.Key, rev: kv.ModRev, form: ws.form}, func() ([]byte, error) {
+	raw, err := ws.s.events.get(encodeKey{res: ws.res, key: kv.Key, rev: kv.ModRev, form: ws.form}, func() ([]byte, error) {
 		if obj == nil {
 			var err error
 			if obj, err = decodeStored(ws.res, kv); err != nil {
