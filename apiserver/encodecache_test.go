@@ -56,7 +56,7 @@ func TestJSONListFromCache(t *testing.T) {
 		}
 	}
 	res := s.resource(schema.GroupVersion{Version: "v1"}, "configmaps")
-	for _, opts := range []metav1.ListOptions{{}, {LabelSelector: "n=1"}, {Limit: 2}, {FieldSelector: "metadata.name=cm-3"}} {
+	for _, opts := range []metav1.ListOptions{{}, {LabelSelector: "n=1"}, {Limit: 2}, {FieldSelector: "metadata.name=cm-3"}, {LabelSelector: "n=none"}} {
 		for round := range 2 { // cold, then warm cache
 			stored, rev, cont, err := s.listStored(res, "default", &opts)
 			if err != nil {
