@@ -27,9 +27,10 @@ type encodeCache struct {
 type encodeForm uint8
 
 const (
-	formJSON     encodeForm = iota // the object with kind and apiVersion (GET, watch events)
-	formJSONItem                   // a typed list's item: no kind and apiVersion
-	formProtobuf                   // the object in protobuf (watch events)
+	formJSON         encodeForm = iota // the object with kind and apiVersion (GET, watch events)
+	formJSONItem                       // a typed list's item: no kind and apiVersion
+	formProtobuf                       // the object in protobuf (watch events)
+	formProtobufItem                   // a typed list's item in protobuf: the bare message
 )
 
 type encodeKey struct {

@@ -40,9 +40,9 @@ func TestEncodeCacheBound(t *testing.T) {
 	}
 }
 
-// TestJSONListFromCache checks the JSON LIST written from cached item
-// encodings is byte for byte what encoding the typed list gives, with and
-// without selectors, limits and a warm cache.
+// TestJSONListFromCache checks the JSON and protobuf LISTs written from
+// cached item encodings are byte for byte what encoding the typed list
+// gives, with and without selectors, limits and a warm cache.
 func TestJSONListFromCache(t *testing.T) {
 	s := startTestServer(t)
 	cs, err := kubernetes.NewForConfig(s.LoopbackConfig())
@@ -78,6 +78,17 @@ func TestJSONListFromCache(t *testing.T) {
 			s.writeObject(slow, httptest.NewRequest("GET", "/api/v1/configmaps", nil), http.StatusOK, list, res.GroupVersion)
 			if !bytes.Equal(fast.Body.Bytes(), slow.Body.Bytes()) {
 				t.Fatalf("%+v round %d:\nfrom cache: %s\nencoded:    %s", opts, round, fast.Body, slow.Body)
+			}
+			fastPB := httptest.NewRecorder()
+			if err := s.writeProtobufList(fastPB, res, stored, rev, cont); err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/api/v1/configmaps", nil)
+			req.Header.Set("Accept", mediaProtobuf)
+			slowPB := httptest.NewRecorder()
+			s.writeObject(slowPB, req, http.StatusOK, list, res.GroupVersion)
+			if !bytes.Equal(fastPB.Body.Bytes(), slowPB.Body.Bytes()) || slowPB.Header().Get("Content-Type") != mediaProtobuf {
+				t.Fatalf("%+v round %d, protobuf:\nfrom cache: %q\nencoded:    %q", opts, round, fastPB.Body, slowPB.Body)
 			}
 		}
 	}
