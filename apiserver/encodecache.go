@@ -47,8 +47,8 @@ type encodeEntry struct {
 
 // The server keeps two caches: watch events need their encodings only
 // while every watcher sends the event (milliseconds), LISTs need every
-// listed object's. So every write fills the small one, only JSON LISTs
-// fill the large one.
+// listed object's. So every write fills the small one, only LISTs fill
+// the large one.
 const (
 	eventCacheBytes = 4 << 20  // ≈ 700 pods' events in flight
 	itemCacheBytes  = 16 << 20 // ≈ 16,000 of the bench's ConfigMaps, ≈ 3,000 pods

@@ -84,7 +84,7 @@ type Server struct {
 	fm        fieldManagers
 	decoded   *decodeCache
 	events    *encodeCache // watch events' objects
-	items     *encodeCache // JSON LIST items
+	items     *encodeCache // LIST items (JSON, protobuf)
 }
 
 // New builds the server; Run starts its background work.
