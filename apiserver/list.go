@@ -143,7 +143,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, info *requestInfo)
 		case a.mediaType == mediaJSON && r.URL.Query().Get("pretty") != "true":
 			return s.writeJSONList(w, res, stored, rev, cont)
 		case a.mediaType == mediaProtobuf:
-			return s.writeProtobufList(w, res, stored, rev, cont)
+			if done, err := s.writeProtobufList(w, res, stored, rev, cont); done || err != nil {
+				return err
+			}
 		}
 	}
 	objs := make([]runtime.Object, 0, len(stored))
@@ -269,25 +271,25 @@ func (s *Server) encodeListItem(res *registry.Resource, o *storedObject, enc run
 type protobufMarshaler interface{ Marshal() ([]byte, error) }
 
 // writeProtobufList writes a typed list in protobuf from its items' cached
-// encodings: what the protobuf serializer writes for typedList (the
+// encodings (false: the kind has no protobuf form, nothing written): what the protobuf serializer writes for typedList (the
 // "k8s\x00" prefix, then a runtime.Unknown whose raw bytes are the list
 // message: its ListMeta as field 1, each item as a field 2).
-func (s *Server) writeProtobufList(w http.ResponseWriter, res *registry.Resource, stored []storedObject, rev int64, cont string) error {
+func (s *Server) writeProtobufList(w http.ResponseWriter, res *registry.Resource, stored []storedObject, rev int64, cont string) (bool, error) {
 	head, err := s.typedList(res, nil, rev, cont)
 	if err != nil {
-		return err
+		return false, err
 	}
 	pm, ok := head.(protobufMarshaler)
 	if !ok {
-		return fmt.Errorf("encode %s list: %T has no protobuf form", res.Kind, head)
+		return false, nil // the encoder's path says what it says about it
 	}
 	kinds, _, err := s.scheme.ObjectKinds(head)
 	if err != nil {
-		return fmt.Errorf("encode %s list: %w", res.Kind, err)
+		return false, fmt.Errorf("encode %s list: %w", res.Kind, err)
 	}
 	msg, err := pm.Marshal()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for i := range stored {
 		o := &stored[i]
@@ -303,7 +305,7 @@ func (s *Server) writeProtobufList(w http.ResponseWriter, res *registry.Resource
 			return m.Marshal()
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		msg = append(msg, 0x12) // field 2 (items), length-delimited
 		msg = binary.AppendUvarint(msg, uint64(len(raw)))
@@ -312,13 +314,13 @@ func (s *Server) writeProtobufList(w http.ResponseWriter, res *registry.Resource
 	unk := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: res.GroupVersion.String(), Kind: kinds[0].Kind}, Raw: msg}
 	body, err := unk.Marshal()
 	if err != nil {
-		return err
+		return false, err
 	}
 	w.Header().Set("Content-Type", mediaProtobuf)
 	w.WriteHeader(http.StatusOK)
 	w.Write(protobufPrefix)
 	w.Write(body)
-	return nil
+	return true, nil
 }
 
 // protobufPrefix starts every protobuf-encoded Kubernetes object.
