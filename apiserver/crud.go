@@ -119,6 +119,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info *requestInf
 	if err := s.pruneCustom(w, r, res, obj); err != nil {
 		return err
 	}
+	obj = s.trackUpdate(r, res, nil, obj)
 	created, err := s.createObject(r, res, info.namespace, obj)
 	if err != nil {
 		return err
@@ -368,6 +369,9 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		}
 		if res.HasSpecGeneration && specChanged(res, next, old) {
 			nm.SetGeneration(om.GetGeneration() + 1)
+		}
+		if !isApply(r) { // apply recorded its own managedFields
+			next = s.trackUpdate(r, res, old, next)
 		}
 	}
 	nm, _ := meta.Accessor(next)

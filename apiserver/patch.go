@@ -24,10 +24,10 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	if err != nil {
 		return err
 	}
-	pt := types.PatchType(contentType(r))
-	if pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType {
+	if isApply(r) {
 		return s.apply(w, r, info, body)
 	}
+	pt := types.PatchType(contentType(r))
 	if res.Custom != nil && pt != types.JSONPatchType && pt != types.MergePatchType {
 		return errUnknownCustomPatch
 	}
@@ -131,4 +131,10 @@ func applyPatch(pt types.PatchType, cur, body []byte, dataStruct runtime.Object)
 		return out, nil
 	}
 	return nil, errUnknownPatch
+}
+
+// isApply says whether r is a server-side apply patch.
+func isApply(r *http.Request) bool {
+	pt := types.PatchType(contentType(r))
+	return r.Method == http.MethodPatch && (pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType)
 }

@@ -172,7 +172,7 @@ spec:
 // with the real helm 3: release secrets, the objects, a CRD from crds/ and
 // a custom resource of it, and `install --wait` with running pods.
 func TestIntegrationHelm(t *testing.T) {
-	helmChartFlow(t, ensureHelm(t), "helm", "")
+	helmChartFlow(t, ensureHelm(t), "helm", "Update")
 }
 
 // TestIntegrationHelm4 is the same flow with helm 4, which applies
@@ -187,8 +187,7 @@ func TestIntegrationHelm4(t *testing.T) {
 
 // helmChartFlow runs the chart's install, upgrade, rollback and uninstall
 // with one helm on profile p; op is how that helm writes the objects as
-// managedFields record it (helm 4: Apply; "": not checked — helm 3's
-// Update writes get no managedFields entry here, see docs/DESIGN.md).
+// managedFields record it (helm 3: Update, helm 4: Apply).
 func helmChartFlow(t *testing.T, helm, p, op string) {
 	l := theLab
 	l.startProfile(t, p)
@@ -222,7 +221,7 @@ func helmChartFlow(t *testing.T, helm, p, op string) {
 	if got := k("get", "cm/demo-config", "secret/demo-secret", "svc/demo-web", "widget/demo-widget", "crd/widgets.demo.example.com", "-o", "name"); len(strings.Fields(got)) != 5 {
 		t.Errorf("chart objects: %q", got)
 	}
-	if got := k("get", "cm", "demo-config", "-o", "jsonpath={.metadata.managedFields[*].manager} {.metadata.managedFields[*].operation}"); op != "" && got != "helm "+op {
+	if got := k("get", "cm", "demo-config", "-o", "jsonpath={.metadata.managedFields[*].manager} {.metadata.managedFields[*].operation}"); got != "helm "+op {
 		t.Errorf("managedFields of the ConfigMap = %q, want manager helm, operation %s", got, op)
 	}
 	if got := k("get", "secret", "demo-secret", "-o", "jsonpath={.data.password}"); got != "czNjcmV0" {
