@@ -202,7 +202,3 @@ func nftApply(nodeNetns, rules string) error {
 	}
 	return nil
 }
-
-// ApplyNft loads an nft script in one transaction inside the netns ("":
-// the current one); the benchmarks use it to time the proxy's real path.
-func ApplyNft(nodeNetns, script string) error { return nftApply(nodeNetns, script) }

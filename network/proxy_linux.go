@@ -44,10 +44,12 @@ type ProxyConfig struct {
 
 // Proxy programs the node's nftables table from Services and
 // EndpointSlices like kube-proxy's nftables mode: one chain per service
-// port and per endpoint, dispatch maps keyed by daddr . proto . port.
-// Each sync renders the desired state, diffs it with what it applied
-// last and loads the difference in one nft transaction; the first sync
-// after a start replaces the table whole, so a restart converges.
+// port (and per endpoint with ClientIP affinity), verdict maps keyed by
+// daddr . proto . port. Each sync renders the desired state, diffs it
+// with what it applied last and sends the difference as one netlink
+// batch (google/nftables, one transaction); the first sync after a start
+// diffs with the table read back from the kernel, so a restart that
+// finds the rules in place sends nothing.
 type Proxy struct {
 	cfg    ProxyConfig
 	svcs   corelisters.ServiceLister
@@ -55,7 +57,7 @@ type Proxy struct {
 	nodes  corelisters.NodeLister
 	synced []cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
-	last   *ProxyRules
+	nft    *ProxyNft
 }
 
 // NewProxy builds the proxy.
@@ -63,7 +65,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	svcInf := cfg.Informers.Core().V1().Services()
 	sliceInf := cfg.Informers.Discovery().V1().EndpointSlices()
 	nodeInf := cfg.Informers.Core().V1().Nodes()
-	p := &Proxy{cfg: cfg, svcs: svcInf.Lister(), slices: sliceInf.Lister(), nodes: nodeInf.Lister(),
+	p := &Proxy{cfg: cfg, nft: NewProxyNft(cfg.NodeNetns), svcs: svcInf.Lister(), slices: sliceInf.Lister(), nodes: nodeInf.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy-" + cfg.Node})}
 	kick := cache.ResourceEventHandlerFuncs{
@@ -85,6 +87,7 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 // Run syncs on every change until ctx ends.
 func (p *Proxy) Run(ctx context.Context) error {
 	defer p.queue.ShutDown()
+	defer p.nft.Close()
 	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
 		return nil
 	}
@@ -135,18 +138,15 @@ func (p *Proxy) sync() error {
 		return err
 	}
 	start := time.Now()
-	want := RenderProxy(in)
-	script := want.Script(p.last)
-	if script != "" {
-		if err := nftApply(p.cfg.NodeNetns, script); err != nil {
-			p.last = nil // next time replace the table whole
-			return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
-		}
-		if p.cfg.Observe != nil {
-			p.cfg.Observe(p.last == nil, len(want.Chains), time.Since(start))
-		}
+	rules := RenderProxy(in)
+	full := !p.nft.Known()
+	sent, err := p.nft.Sync(rules)
+	if err != nil {
+		return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
 	}
-	p.last = want
+	if p.cfg.Observe != nil && (sent > 0 || full) {
+		p.cfg.Observe(full, len(rules.Chains), time.Since(start))
+	}
 	return p.announce(in)
 }
 
@@ -246,7 +246,20 @@ func AnnouncingNode(s *corev1.Service, slices []*discoveryv1.EndpointSlice, node
 	return names[0]
 }
 
-// RemoveProxy deletes the table (host driver: the table lives in the host netns).
+// RemoveProxy deletes the table (host driver: the table lives in the
+// host netns); no table is fine.
 func RemoveProxy(nodeNetns string) error {
-	return nftApply(nodeNetns, fmt.Sprintf("table ip %s {}\ndelete table ip %s\n", ProxyTable, ProxyTable))
+	t, err := openProxyTable(nodeNetns)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if ok, err := t.exists(); err != nil || !ok {
+		return err
+	}
+	t.conn.DelTable(t.table)
+	if err := t.conn.Flush(); err != nil {
+		return fmt.Errorf("delete table ip %s: %w", ProxyTable, err)
+	}
+	return nil
 }

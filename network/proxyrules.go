@@ -25,14 +25,69 @@ type ProxyInput struct {
 	Slices map[string][]*discoveryv1.EndpointSlice
 }
 
-// ProxyRules is the rendered desired state of the proxy table: one chain
-// per service port and per endpoint, affinity sets and the elements of
-// the four dispatch maps. It is diffed against what was applied, so an
-// update touches only the chains and elements that changed.
+// ProxyRules is the rendered desired state of the service chains of the
+// proxy table: one chain per service port and per endpoint, affinity
+// sets and the elements of the dispatch maps and the per-service
+// endpoint maps. The fixed part (hooks, dispatch chains, masquerade,
+// reject) belongs to the netlink backend. It is diffed against what was
+// applied (or, after a restart, read back from the kernel), so an update
+// touches only the chains and elements that changed.
 type ProxyRules struct {
-	Chains map[string][]string          // chain name → rules
+	Chains map[string][]Rule            // chain name → rules
 	Sets   map[string]int32             // affinity set → timeout seconds
-	Elems  map[string]map[string]string // map → key → verdict
+	Elems  map[string]map[string]string // map → key → verdict or data
+}
+
+// Rule is one rule of a service chain, as data: an optional match and
+// one action. String renders it in nft syntax (tests, fingerprints);
+// the netlink backend turns it into expressions.
+type Rule struct {
+	// Match, in this order (each optional).
+	Saddr       string // ip saddr in this CIDR …
+	SaddrNot    bool   // … or not in it
+	FibSaddrLoc bool   // fib saddr type local
+	SaddrInSet  string // ip saddr @set
+	Random      int    // numgen random mod Random 0
+	// Action: exactly one.
+	Jump, Goto string
+	Update     string // update @set { ip saddr }
+	Proto      string // with DNAT or DNATMap: meta l4proto Proto
+	DNAT       string // dnat to ip:port
+	DNATMap    string // dnat to numgen random mod MapMod map @DNATMap
+	MapMod     int
+}
+
+func (r Rule) String() string {
+	var b strings.Builder
+	if r.Saddr != "" {
+		b.WriteString("ip saddr ")
+		if r.SaddrNot {
+			b.WriteString("!= ")
+		}
+		b.WriteString(r.Saddr + " ")
+	}
+	if r.FibSaddrLoc {
+		b.WriteString("fib saddr type local ")
+	}
+	if r.SaddrInSet != "" {
+		b.WriteString("ip saddr @" + r.SaddrInSet + " ")
+	}
+	if r.Random > 0 {
+		fmt.Fprintf(&b, "numgen random mod %d 0 ", r.Random)
+	}
+	switch {
+	case r.Jump != "":
+		b.WriteString("jump " + r.Jump)
+	case r.Goto != "":
+		b.WriteString("goto " + r.Goto)
+	case r.Update != "":
+		b.WriteString("update @" + r.Update + " { ip saddr }")
+	case r.DNAT != "":
+		fmt.Fprintf(&b, "meta l4proto %s dnat to %s", r.Proto, r.DNAT)
+	case r.DNATMap != "":
+		fmt.Fprintf(&b, "meta l4proto %s dnat to numgen random mod %d map @%s", r.Proto, r.MapMod, r.DNATMap)
+	}
+	return b.String()
 }
 
 // The dispatch maps of the table.
@@ -42,48 +97,14 @@ const (
 	mapNoEndpoints    = "no-endpoint-services"  // daddr . proto . port → reject / drop
 	mapNoEndpointPort = "no-endpoint-nodeports" // proto . port → reject / drop
 	setHairpin        = "hairpin"               // endpoint . endpoint: masquerade a pod reaching itself
-	masqMark          = "0x4000"
+	// epMapPrefix names a big service's endpoint map: index → ip . port.
+	epMapPrefix = "epm-"
+	masqMark    = 0x4000
 	// maxCascade is the most endpoints a service chain picks from with
-	// one numgen rule per endpoint; bigger services use one numgen map.
+	// one numgen rule per endpoint; bigger services use one numgen
+	// lookup in a named endpoint map.
 	maxCascade = 16
 )
-
-// proxyBase is the fixed part of the table; service chains, sets and map
-// elements are added to it.
-func proxyBase() string {
-	return fmt.Sprintf(`table ip %[1]s {
-  map %[2]s { type ipv4_addr . inet_proto . inet_service : verdict; }
-  map %[3]s { type inet_proto . inet_service : verdict; }
-  map %[4]s { type ipv4_addr . inet_proto . inet_service : verdict; }
-  map %[5]s { type inet_proto . inet_service : verdict; }
-  set %[7]s { type ipv4_addr . ipv4_addr; }
-  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
-  chain nat-output { type nat hook output priority -100; policy accept; jump services; }
-  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; ct status dnat ip saddr . ip daddr @%[7]s jump mark-for-masquerade; jump masquerading; }
-  chain services {
-    ip daddr . meta l4proto . th dport vmap @%[2]s
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @%[3]s
-  }
-  chain mark-for-masquerade { meta mark set meta mark | %[6]s; }
-  chain masquerading {
-    meta mark & %[6]s == 0 return
-    meta mark set meta mark ^ %[6]s
-    masquerade fully-random
-  }
-  chain filter-input { type filter hook input priority -110; policy accept; ct state new jump service-endpoints-check; }
-  chain filter-forward { type filter hook forward priority -110; policy accept; ct state new jump service-endpoints-check; }
-  chain filter-output { type filter hook output priority -110; policy accept; ct state new jump service-endpoints-check; }
-  chain service-endpoints-check {
-    ip daddr . meta l4proto . th dport vmap @%[4]s
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @%[5]s
-  }
-  chain reject-chain {
-    meta l4proto tcp reject with tcp reset
-    reject
-  }
-}
-`, ProxyTable, mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, masqMark, setHairpin)
-}
 
 // chainName is a readable, bounded nft name: kind-hash-ns/name/proto/port.
 func chainName(kind, id string) string {
@@ -185,7 +206,7 @@ func localOnly(eps []proxyEP, node string) []proxyEP {
 
 // RenderProxy computes the desired proxy state of one node.
 func RenderProxy(in ProxyInput) *ProxyRules {
-	r := &ProxyRules{Chains: map[string][]string{}, Sets: map[string]int32{}, Elems: map[string]map[string]string{
+	r := &ProxyRules{Chains: map[string][]Rule{}, Sets: map[string]int32{}, Elems: map[string]map[string]string{
 		mapServiceIPs: {}, mapNodePorts: {}, mapNoEndpoints: {}, mapNoEndpointPort: {}, setHairpin: {},
 	}}
 	notPod := ""
@@ -259,43 +280,33 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			// lb renders a chain that spreads over eps: straight DNAT by
 			// a random number, or (ClientIP affinity) through one chain
 			// per endpoint that remembers the client.
-			lb := func(name string, eps []proxyEP, pre []string) {
+			lb := func(name string, eps []proxyEP, pre []Rule) {
 				rules := pre
 				switch {
 				case affinity > 0:
 					for _, e := range eps {
-						rules = append(rules, fmt.Sprintf("ip saddr @%s goto %s", affinitySet(epChain(e), affinity), epChain(e)))
+						rules = append(rules, Rule{SaddrInSet: affinitySet(epChain(e), affinity), Goto: epChain(e)})
 					}
-					if len(eps) == 1 {
-						rules = append(rules, "goto "+epChain(eps[0]))
-						break
-					}
-					vm := make([]string, len(eps))
 					for i, e := range eps {
-						vm[i] = fmt.Sprintf("%d : goto %s", i, epChain(e))
+						rules = append(rules, Rule{Random: cascade(len(eps), i), Goto: epChain(e)})
 					}
-					rules = append(rules, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(vm, ", ")))
-				case len(eps) == 1:
-					rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, eps[0].ip, eps[0].port))
 				case len(eps) <= maxCascade:
 					// Rule i takes 1/(N-i) of what is left, so each of the
 					// N endpoints gets 1/N (iptables' statistic cascade).
-					// No anonymous map per service: the kernel names each
-					// of those with a scan of all sets of the table, which
-					// made a full sync quadratic (see docs/DESIGN.md).
+					// No set per service: the kernel finds sets by a walk
+					// of all sets of the table, which made a full sync
+					// quadratic (see docs/DESIGN.md).
 					for i, e := range eps {
-						cond := ""
-						if left := len(eps) - i; left > 1 {
-							cond = fmt.Sprintf("numgen random mod %d 0 ", left)
-						}
-						rules = append(rules, fmt.Sprintf("%smeta l4proto %s dnat to %s:%d", cond, proto, e.ip, e.port))
+						rules = append(rules, Rule{Random: cascade(len(eps), i), Proto: proto, DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)})
 					}
 				default:
-					m := make([]string, len(eps))
+					m := epMapPrefix + name[4:]
+					elems := make(map[string]string, len(eps))
 					for i, e := range eps {
-						m[i] = fmt.Sprintf("%d : %s . %d", i, e.ip, e.port)
+						elems[fmt.Sprint(i)] = fmt.Sprintf("%s . %d", e.ip, e.port)
 					}
-					rules = append(rules, fmt.Sprintf("meta l4proto %s dnat to numgen random mod %d map { %s }", proto, len(eps), strings.Join(m, ", ")))
+					r.Elems[m] = elems
+					rules = append(rules, Rule{Proto: proto, DNATMap: m, MapMod: len(eps)})
 				}
 				r.Chains[name] = rules
 			}
@@ -306,9 +317,9 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			// Traffic from outside the pod range (the node, the host,
 			// NodePort and LoadBalancer clients) is masqueraded so the
 			// reply comes back through this node; pods keep their IP.
-			var masq []string
+			var masq []Rule
 			if notPod != "" {
-				masq = []string{fmt.Sprintf("ip saddr != %s jump mark-for-masquerade", notPod)}
+				masq = []Rule{{Saddr: notPod, SaddrNot: true, Jump: "mark-for-masquerade"}}
 			}
 			if len(clusterEPs) == 0 {
 				r.Elems[mapNoEndpoints][vipKey] = "drop"
@@ -326,22 +337,22 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				name := epChain(e)
 				set := affinitySet(name, affinity)
 				r.Sets[set] = affinity
-				r.Chains[name] = []string{fmt.Sprintf("update @%s { ip saddr }", set), fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, e.ip, e.port)}
+				r.Chains[name] = []Rule{{Update: set}, {Proto: proto, DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)}}
 			}
 			if len(extIPs) == 0 && sp.NodePort == 0 {
 				continue
 			}
 			// External entries (NodePort, LoadBalancer, externalIPs).
 			ext := chainName("ext", id)
-			var extRules []string
+			var extRules []Rule
 			switch {
 			case externalLocal:
 				local := localOnly(eps, in.Node)
 				if len(clusterEPs) > 0 {
 					if notPod != "" {
-						extRules = append(extRules, fmt.Sprintf("ip saddr %s goto %s", notPod, svc))
+						extRules = append(extRules, Rule{Saddr: notPod, Goto: svc})
 					}
-					extRules = append(extRules, "fib saddr type local goto "+svc)
+					extRules = append(extRules, Rule{FibSaddrLoc: true, Goto: svc})
 				}
 				if len(local) == 0 {
 					// Nothing to answer with on this node: drop like
@@ -357,7 +368,7 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				}
 				svl := chainName("svl", id)
 				lb(svl, local, nil)
-				extRules = append(extRules, "goto "+svl)
+				extRules = append(extRules, Rule{Goto: svl})
 			case len(clusterEPs) == len(eps):
 				// The cluster policy: the service chain already
 				// masquerades what comes from outside the pod range.
@@ -381,93 +392,13 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 	return r
 }
 
-// Script is the nft transaction that turns the table from old (nil: an
-// unknown state, e.g. after a restart) into r. With old nil the table is
-// replaced whole; otherwise only changed chains, sets and elements are
-// touched.
-func (r *ProxyRules) Script(old *ProxyRules) string {
-	var b strings.Builder
-	t := "ip " + ProxyTable
-	if old == nil {
-		fmt.Fprintf(&b, "add table %s\ndelete table %s\n", t, t)
-		b.WriteString(proxyBase())
-		old = &ProxyRules{Chains: map[string][]string{}, Sets: map[string]int32{}, Elems: map[string]map[string]string{}}
+// cascade is the numgen modulus of rule i of an n-way random cascade
+// (0: the last rule, unconditional).
+func cascade(n, i int) int {
+	if left := n - i; left > 1 {
+		return left
 	}
-	// New sets and chains first, so rules may refer to them.
-	for _, name := range sortedKeys(r.Sets) {
-		if _, ok := old.Sets[name]; !ok {
-			fmt.Fprintf(&b, "add set %s %s { type ipv4_addr; flags dynamic,timeout; timeout %ds; }\n", t, name, r.Sets[name])
-		}
-	}
-	// New chains are declared with their rules in one table block;
-	// changed ones are flushed and refilled.
-	var block strings.Builder
-	for _, name := range sortedKeys(r.Chains) {
-		if _, ok := old.Chains[name]; !ok {
-			fmt.Fprintf(&block, "  chain %s {\n", name)
-			for _, rule := range r.Chains[name] {
-				fmt.Fprintf(&block, "    %s\n", rule)
-			}
-			block.WriteString("  }\n")
-		}
-	}
-	if block.Len() > 0 {
-		fmt.Fprintf(&b, "table %s {\n%s}\n", t, block.String())
-	}
-	for _, name := range sortedKeys(r.Chains) {
-		rules := r.Chains[name]
-		prev, ok := old.Chains[name]
-		if !ok || equalStrings(prev, rules) {
-			continue
-		}
-		fmt.Fprintf(&b, "flush chain %s %s\n", t, name)
-		for _, rule := range rules {
-			fmt.Fprintf(&b, "add rule %s %s %s\n", t, name, rule)
-		}
-	}
-	// Elements: one delete and one add command per map.
-	for _, m := range sortedKeys(r.Elems) {
-		var del, add []string
-		for _, k := range sortedKeys(old.Elems[m]) {
-			if v, ok := r.Elems[m][k]; !ok || v != old.Elems[m][k] {
-				del = append(del, k)
-			}
-		}
-		for _, k := range sortedKeys(r.Elems[m]) {
-			if v, ok := old.Elems[m][k]; !ok || v != r.Elems[m][k] {
-				if v := r.Elems[m][k]; v != "" {
-					k += " : " + v
-				}
-				add = append(add, k)
-			}
-		}
-		if len(del) > 0 {
-			fmt.Fprintf(&b, "delete element %s %s { %s }\n", t, m, strings.Join(del, ", "))
-		}
-		if len(add) > 0 {
-			fmt.Fprintf(&b, "add element %s %s { %s }\n", t, m, strings.Join(add, ", "))
-		}
-	}
-	// Chains and sets nothing refers to any more go last.
-	var gone []string
-	for name := range old.Chains {
-		if _, ok := r.Chains[name]; !ok {
-			gone = append(gone, name)
-		}
-	}
-	sort.Strings(gone)
-	for _, name := range gone {
-		fmt.Fprintf(&b, "flush chain %s %s\n", t, name)
-	}
-	for _, name := range gone {
-		fmt.Fprintf(&b, "delete chain %s %s\n", t, name)
-	}
-	for _, name := range sortedKeys(old.Sets) {
-		if _, ok := r.Sets[name]; !ok {
-			fmt.Fprintf(&b, "delete set %s %s\n", t, name)
-		}
-	}
-	return b.String()
+	return 0
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -479,7 +410,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func equalStrings(a, b []string) bool {
+func equalRules(a, b []Rule) bool {
 	if len(a) != len(b) {
 		return false
 	}

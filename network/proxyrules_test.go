@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"strings"
 	"testing"
 
@@ -48,7 +47,7 @@ func dump(r *ProxyRules) string {
 	var lines []string
 	for _, c := range sortedKeys(r.Chains) {
 		for _, rule := range r.Chains[c] {
-			lines = append(lines, short(c)+": "+shortAll(rule))
+			lines = append(lines, short(c)+": "+shortAll(rule.String()))
 		}
 	}
 	for _, s := range sortedKeys(r.Sets) {
@@ -215,48 +214,9 @@ no-endpoint-services[10.96.0.20 . tcp . 80] = drop`,
 	}
 }
 
-// TestProxyScriptIncremental: an update touches only what changed, and
-// the same state twice is an empty transaction.
-func TestProxyScriptIncremental(t *testing.T) {
-	in := ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{testService("web", nil)},
-		Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": {testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
-			testEP{"10.244.1.5", "n2", true, false})}}}
-	first := RenderProxy(in)
-	full := first.Script(nil)
-	if !strings.HasPrefix(full, "add table ip nanokube\ndelete table ip nanokube\ntable ip nanokube {") {
-		t.Errorf("first sync does not replace the table:\n%s", full)
-	}
-	if os.Getenv("NK_PRINT_SCRIPT") != "" {
-		t.Log(full)
-	}
-	if s := RenderProxy(in).Script(first); s != "" {
-		t.Errorf("same state again = %q, want no change", s)
-	}
-	// One endpoint goes unready: the service chain is rewritten and the
-	// endpoint leaves the hairpin set; nothing else.
-	in.Slices["default/web"] = []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
-		testEP{"10.244.1.5", "n2", false, false})}
-	second := RenderProxy(in)
-	s := second.Script(first)
-	svc := chainName("svc", "default/web/tcp/http")
-	want := "flush chain ip nanokube " + svc + "\n" +
-		"add rule ip nanokube " + svc + " ip saddr != 10.244.0.0/16 jump mark-for-masquerade\n" +
-		"add rule ip nanokube " + svc + " meta l4proto tcp dnat to 10.244.0.5:8080\n" +
-		"delete element ip nanokube hairpin { 10.244.1.5 . 10.244.1.5 }\n"
-	if s != want {
-		t.Errorf("update script:\n%s\nwant:\n%s", s, want)
-	}
-	// The service goes away: its element first, then its chains.
-	in.Services = nil
-	s = RenderProxy(in).Script(second)
-	if !strings.Contains(s, "delete element ip nanokube service-ips { 10.96.0.20 . tcp . 80 }\n") || !strings.HasSuffix(s, "delete chain ip nanokube "+svc+"\n") {
-		t.Errorf("delete script:\n%s", s)
-	}
-}
-
 // TestProxySpread: every ready endpoint gets the same share of new
 // connections, through the numgen cascade for small services and one
-// numgen map for big ones.
+// numgen lookup in the service's endpoint map for big ones.
 func TestProxySpread(t *testing.T) {
 	for _, n := range []int{3, maxCascade, maxCascade + 1} {
 		var eps []testEP
@@ -265,35 +225,29 @@ func TestProxySpread(t *testing.T) {
 		}
 		r := RenderProxy(ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{testService("web", nil)},
 			Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": {testSlice("web", 8080, eps...)}}})
-		rules := r.Chains[chainName("svc", "default/web/tcp/http")][1:] // [0] is the masquerade mark
+		svc := chainName("svc", "default/web/tcp/http")
+		rules := r.Chains[svc][1:] // [0] is the masquerade mark
 		share := map[string]float64{}
 		left := 1.0
 		for _, rule := range rules {
-			var mod int
-			var ip string
 			switch {
-			case strings.Contains(rule, " map { "):
-				if _, err := fmt.Sscanf(rule, "meta l4proto tcp dnat to numgen random mod %d map", &mod); err != nil || mod != n {
-					t.Fatalf("%d endpoints: map rule %q", n, rule)
+			case rule.DNATMap != "":
+				elems := r.Elems[rule.DNATMap]
+				if rule.MapMod != n || len(elems) != n || rule.DNATMap != epMapPrefix+svc[4:] {
+					t.Fatalf("%d endpoints: map rule %q with %d elements", n, rule, len(elems))
 				}
-				for _, e := range eps {
-					if strings.Contains(rule, e.ip+" . 8080") {
-						share[e.ip] += left / float64(mod)
-					}
+				for i := range n {
+					share[strings.TrimSuffix(elems[fmt.Sprint(i)], " . 8080")] += left / float64(n)
 				}
 				left = 0
-			case strings.HasPrefix(rule, "numgen"):
-				if _, err := fmt.Sscanf(rule, "numgen random mod %d 0 meta l4proto tcp dnat to %s", &mod, &ip); err != nil {
-					t.Fatalf("%d endpoints: rule %q: %v", n, rule, err)
-				}
-				share[strings.TrimSuffix(ip, ":8080")] += left / float64(mod)
-				left -= left / float64(mod)
+			case rule.DNAT != "" && rule.Random > 0:
+				share[strings.TrimSuffix(rule.DNAT, ":8080")] += left / float64(rule.Random)
+				left -= left / float64(rule.Random)
+			case rule.DNAT != "":
+				share[strings.TrimSuffix(rule.DNAT, ":8080")] += left
+				left = 0
 			default:
-				if _, err := fmt.Sscanf(rule, "meta l4proto tcp dnat to %s", &ip); err != nil {
-					t.Fatalf("%d endpoints: rule %q: %v", n, rule, err)
-				}
-				share[strings.TrimSuffix(ip, ":8080")] += left
-				left = 0
+				t.Fatalf("%d endpoints: rule %q", n, rule)
 			}
 		}
 		if n > maxCascade && len(rules) != 1 {

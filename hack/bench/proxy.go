@@ -17,15 +17,19 @@ import (
 )
 
 // ProxyResult is the service proxy's sync time for n services (each a
-// NodePort with 2 ready endpoints): a full sync (render + replace the
-// whole table in one nft transaction, as after a start) and an
-// incremental one (one endpoint goes unready).
+// NodePort with 2 ready endpoints), render + netlink batch: a full sync
+// (the whole table into an empty netns, one transaction), a restart
+// sync (a new ProxyNft reads the table back and finds nothing to send)
+// and an incremental one (one endpoint goes unready, or back).
 type ProxyResult struct {
 	Services      int     `json:"services"`
 	FullSyncMS    float64 `json:"full_sync_ms"`        // median of 3
 	FullSyncMinMS float64 `json:"full_sync_min_ms"`    // the least loaded of the 3
+	FullMessages  int     `json:"full_sync_messages"`  // netlink messages in the batch
+	RestartMS     float64 `json:"restart_sync_ms"`     // median of 3
 	IncrementalMS float64 `json:"incremental_sync_ms"` // median of 5
 	IncrMinMS     float64 `json:"incremental_sync_min_ms"`
+	IncrMessages  int     `json:"incremental_sync_messages"`
 	Chains        int     `json:"chains"`
 }
 
@@ -56,20 +60,40 @@ func proxyInput(n int, unready int) network.ProxyInput {
 func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 	var out []ProxyResult
 	defer network.RemoveProxy(l.Netns)
+	nft := network.NewProxyNft(l.Netns)
+	defer nft.Close()
 	for _, n := range []int{100, 1000, 5000} {
 		in := proxyInput(n, -1)
 		var full *network.ProxyRules
-		var fulls, incs []time.Duration
+		var fulls, restarts, incs []time.Duration
+		res := ProxyResult{Services: n}
 		for range 3 {
+			if err := network.RemoveProxy(l.Netns); err != nil {
+				return nil, err
+			}
+			nft.Forget()
 			begin := time.Now()
 			full = network.RenderProxy(in)
-			if err := network.ApplyNft(l.Netns, full.Script(nil)); err != nil {
+			sent, err := nft.Sync(full)
+			if err != nil {
 				return nil, fmt.Errorf("full sync of %d services: %w", n, err)
 			}
 			fulls = append(fulls, time.Since(begin))
+			res.FullMessages = sent
+		}
+		for range 3 {
+			nft.Forget()
+			begin := time.Now()
+			sent, err := nft.Sync(network.RenderProxy(in))
+			if err != nil {
+				return nil, fmt.Errorf("restart sync of %d services: %w", n, err)
+			}
+			if sent != 0 {
+				return nil, fmt.Errorf("restart sync of %d services sent %d messages, want 0", n, sent)
+			}
+			restarts = append(restarts, time.Since(begin))
 		}
 		const rounds = 5
-		last := full
 		for r := range rounds {
 			// Alternate: one endpoint of a service goes unready, then back.
 			unready := -1
@@ -78,17 +102,21 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 			}
 			nextIn := proxyInput(n, unready)
 			begin := time.Now()
-			next := network.RenderProxy(nextIn)
-			if err := network.ApplyNft(l.Netns, next.Script(last)); err != nil {
+			sent, err := nft.Sync(network.RenderProxy(nextIn))
+			if err != nil {
 				return nil, fmt.Errorf("incremental sync of %d services: %w", n, err)
 			}
 			incs = append(incs, time.Since(begin))
-			last = next
+			res.IncrMessages = sent
 		}
 		slices.Sort(fulls)
+		slices.Sort(restarts)
 		slices.Sort(incs)
-		out = append(out, ProxyResult{Services: n, FullSyncMS: ms(fulls[1]), FullSyncMinMS: ms(fulls[0]),
-			IncrementalMS: ms(incs[rounds/2]), IncrMinMS: ms(incs[0]), Chains: len(full.Chains)})
+		res.FullSyncMS, res.FullSyncMinMS = ms(fulls[1]), ms(fulls[0])
+		res.RestartMS = ms(restarts[1])
+		res.IncrementalMS, res.IncrMinMS = ms(incs[rounds/2]), ms(incs[0])
+		res.Chains = len(full.Chains)
+		out = append(out, res)
 	}
 	return out, nil
 }

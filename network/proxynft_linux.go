@@ -1,0 +1,854 @@
+//go:build linux
+
+package network
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The netlink backend of the service proxy: it turns ProxyRules into
+// google/nftables messages and sends one sync as one batch (one atomic
+// nftables transaction). Every rule carries a fingerprint of its nft
+// text as its comment, so the state a previous daemon left in the kernel
+// can be read back and diffed like the state of the last sync.
+
+// nftBuffer is the socket send and receive buffer of the proxy's netlink
+// socket: a full sync of thousands of services is one sendmsg of several
+// MB, and the kernel queues one ack per message before we read them.
+const nftBuffer = 64 << 20
+
+// nftProxyTable programs the proxy table of one netns.
+type nftProxyTable struct {
+	conn  *nftables.Conn
+	table *nftables.Table
+}
+
+// openProxyTable opens a netlink socket in the netns at nsPath ("": the
+// current one).
+func openProxyTable(nsPath string) (*nftProxyTable, error) {
+	bufs := func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, nftBuffer),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, nftBuffer))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("netlink socket buffers: %w", serr)
+		}
+		return nil
+	}
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bufs)}
+	if nsPath != "" {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("open netns %s: %w", nsPath, err)
+		}
+		defer f.Close() // the socket is made in New; it keeps the netns
+		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+	}
+	conn, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket for nftables in %q: %w", nsPath, err)
+	}
+	return &nftProxyTable{conn: conn, table: &nftables.Table{Name: ProxyTable, Family: nftables.TableFamilyIPv4}}, nil
+}
+
+func (t *nftProxyTable) Close() error { return t.conn.CloseLasting() }
+
+// ProxyNft applies rendered proxy rules to the table of one netns. The
+// Proxy uses one per node; the benchmarks use it directly.
+type ProxyNft struct {
+	nsPath string
+	t      *nftProxyTable // nil until the first Sync and after an error
+	last   *proxyState    // what the last Sync applied; nil: read the kernel
+}
+
+// NewProxyNft is the table of the netns at nsPath ("": the current one).
+func NewProxyNft(nsPath string) *ProxyNft { return &ProxyNft{nsPath: nsPath} }
+
+// Sync sends, in one netlink batch, what turns the table into r: the
+// difference with the last Sync or, for the first one (and after an
+// error or Forget), with the table read back from the kernel. It
+// returns how many messages it sent (0: the table already matched).
+func (s *ProxyNft) Sync(r *ProxyRules) (int, error) {
+	if s.t == nil {
+		t, err := openProxyTable(s.nsPath)
+		if err != nil {
+			return 0, err
+		}
+		s.t = t
+	}
+	want := desired(r)
+	have := s.last
+	if have == nil {
+		var err error
+		if have, err = s.t.read(); err != nil {
+			s.Close()
+			return 0, fmt.Errorf("read table ip %s: %w", ProxyTable, err)
+		}
+	}
+	n, err := s.t.apply(want, have)
+	if err != nil {
+		s.Close() // a fresh socket and a fresh read next time
+		return n, err
+	}
+	s.last = want
+	return n, nil
+}
+
+// Known reports whether the next Sync diffs with the last one (false:
+// with the kernel's table).
+func (s *ProxyNft) Known() bool { return s.last != nil }
+
+// Forget makes the next Sync read the kernel's table, as after a restart.
+func (s *ProxyNft) Forget() { s.last = nil }
+
+// Close drops the socket and what was applied.
+func (s *ProxyNft) Close() error {
+	var err error
+	if s.t != nil {
+		err = s.t.Close()
+	}
+	s.t, s.last = nil, nil
+	return err
+}
+
+// proxyState is the table as applied: what the last sync sent, or what
+// was read back from the kernel.
+type proxyState struct {
+	chains map[string]appliedChain
+	sets   map[string]string            // set → signature (flags, timeout)
+	elems  map[string]map[string]string // map → key → value (not the affinity sets)
+}
+
+type appliedChain struct {
+	hook string // base chains: type, hook, priority, policy
+	// rules as rendered (after a sync of ours), or fingerprints (read
+	// from the kernel, and the fixed base chains).
+	rules      []Rule
+	prints     []string
+	printsOnly bool
+}
+
+func (c appliedChain) fingerprints() []string {
+	if c.printsOnly {
+		return c.prints
+	}
+	out := make([]string, len(c.rules))
+	for i, r := range c.rules {
+		out[i] = fingerprint(r.String())
+	}
+	return out
+}
+
+func sameChain(want, have appliedChain) bool {
+	if want.hook != have.hook {
+		return false
+	}
+	if want.printsOnly || have.printsOnly {
+		a, b := want.fingerprints(), have.fingerprints()
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	return equalRules(want.rules, have.rules)
+}
+
+// fingerprint is a rule's comment: a hash of its nft text.
+func fingerprint(text string) string {
+	h := fnv.New64a()
+	h.Write([]byte(text))
+	return fmt.Sprintf("nk:%016x", h.Sum64())
+}
+
+// desired is the whole table r stands for: the fixed part and r.
+func desired(r *ProxyRules) *proxyState {
+	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
+	for _, b := range baseChains() {
+		c := appliedChain{printsOnly: true}
+		if b.chain.Hooknum != nil {
+			c.hook = hookSignature(b.chain)
+		}
+		for _, rule := range b.rules {
+			c.prints = append(c.prints, fingerprint(rule.text))
+		}
+		s.chains[b.chain.Name] = c
+	}
+	for name, rules := range r.Chains {
+		s.chains[name] = appliedChain{rules: rules}
+	}
+	for _, name := range fixedMaps {
+		s.sets[name] = setSignature(setSpec(nil, name, 0))
+		s.elems[name] = map[string]string{}
+	}
+	for name, timeout := range r.Sets {
+		s.sets[name] = setSignature(setSpec(nil, name, timeout))
+	}
+	for name, elems := range r.Elems {
+		if strings.HasPrefix(name, epMapPrefix) {
+			s.sets[name] = setSignature(setSpec(nil, name, 0))
+		}
+		s.elems[name] = elems
+	}
+	return s
+}
+
+var fixedMaps = []string{mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, setHairpin}
+
+// setSpec is the declaration of a set or map of the table by its name.
+func setSpec(t *nftables.Table, name string, timeout int32) *nftables.Set {
+	s := &nftables.Set{Table: t, Name: name}
+	switch {
+	case name == mapServiceIPs || name == mapNoEndpoints:
+		s.IsMap, s.KeyType, s.DataType = true, nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), nftables.TypeVerdict
+	case name == mapNodePorts || name == mapNoEndpointPort:
+		s.IsMap, s.KeyType, s.DataType = true, nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService), nftables.TypeVerdict
+	case name == setHairpin:
+		s.KeyType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+	case strings.HasPrefix(name, epMapPrefix):
+		s.IsMap, s.KeyType, s.DataType = true, nftables.TypeInteger, nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+		s.KeyByteOrder = binaryutil.NativeEndian
+	default: // affinity set
+		s.KeyType, s.HasTimeout, s.Dynamic, s.Timeout = nftables.TypeIPAddr, true, true, time.Duration(timeout)*time.Second
+	}
+	return s
+}
+
+// setSignature is what is compared of a set read back from the kernel.
+// Key and data types are given by the name (google/nftables v0.3.0 does
+// not read a verdict map's key type back).
+func setSignature(s *nftables.Set) string {
+	return fmt.Sprintf("map=%v timeout=%v/%s dynamic=%v", s.IsMap, s.HasTimeout, s.Timeout, s.Dynamic)
+}
+
+func hookSignature(c *nftables.Chain) string {
+	var hook, prio, policy int64
+	if c.Hooknum != nil {
+		hook = int64(*c.Hooknum)
+	}
+	if c.Priority != nil {
+		prio = int64(*c.Priority)
+	}
+	if c.Policy != nil {
+		policy = int64(*c.Policy)
+	}
+	return fmt.Sprintf("%s/%d/%d/%d", c.Type, hook, prio, policy)
+}
+
+func (t *nftProxyTable) exists() (bool, error) {
+	tables, err := t.conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	for _, tb := range tables {
+		if tb.Name == ProxyTable {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// read loads the table's state from the kernel; nil when there is no table.
+func (t *nftProxyTable) read() (*proxyState, error) {
+	if ok, err := t.exists(); err != nil || !ok {
+		return nil, err
+	}
+	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
+	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	for _, c := range chains {
+		if c.Table.Name != ProxyTable {
+			continue
+		}
+		rules, err := t.conn.GetRules(t.table, c)
+		if err != nil {
+			return nil, fmt.Errorf("list rules of %s: %w", c.Name, err)
+		}
+		ac := appliedChain{printsOnly: true, prints: make([]string, 0, len(rules))}
+		if c.Hooknum != nil {
+			ac.hook = hookSignature(c)
+		}
+		for _, r := range rules {
+			p, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+			ac.prints = append(ac.prints, p)
+		}
+		s.chains[c.Name] = ac
+	}
+	sets, err := t.conn.GetSets(t.table)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, set := range sets {
+		s.sets[set.Name] = setSignature(set)
+		if !set.IsMap && set.Name != setHairpin {
+			continue // affinity sets: the kernel owns their elements
+		}
+		elems, err := t.conn.GetSetElements(set)
+		if err != nil {
+			return nil, fmt.Errorf("list elements of %s: %w", set.Name, err)
+		}
+		m := make(map[string]string, len(elems))
+		for _, e := range elems {
+			k, v, err := decodeElem(set.Name, e)
+			if err != nil {
+				// Not ours: delete it by its raw key.
+				k, v = "raw:"+string(e.Key), "?"
+			}
+			m[k] = v
+		}
+		s.elems[set.Name] = m
+	}
+	return s, nil
+}
+
+// apply sends the batch that turns have (nil: no table) into want and
+// returns how many messages it sent (0: nothing to do).
+func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
+	c, tb := t.conn, t.table
+	n := 0
+	rebuild := have == nil
+	if have != nil {
+		// A fixed map or base chain of another shape: start over.
+		for _, name := range fixedMaps {
+			if sig, ok := have.sets[name]; ok && sig != want.sets[name] {
+				rebuild = true
+			}
+		}
+		for name, w := range want.chains {
+			if h, ok := have.chains[name]; ok && h.hook != w.hook {
+				rebuild = true
+			}
+		}
+		for name, sig := range have.sets {
+			if w, ok := want.sets[name]; ok && w != sig {
+				rebuild = true
+			}
+		}
+	}
+	if rebuild {
+		if have != nil {
+			c.DelTable(tb)
+			n++
+		}
+		c.AddTable(tb)
+		n++
+		have = &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
+	}
+	for name := range want.sets {
+		if _, ok := have.sets[name]; ok {
+			continue
+		}
+		if err := c.AddSet(setSpec(tb, name, affinityTimeout(name)), nil); err != nil {
+			return 0, fmt.Errorf("add set %s: %w", name, err)
+		}
+		n++
+	}
+	// New chains first, so any rule may jump to any of them.
+	chainRef := func(name string) *nftables.Chain { return &nftables.Chain{Name: name, Table: tb} }
+	base := map[string]baseChain{}
+	for _, b := range baseChains() {
+		base[b.chain.Name] = b
+	}
+	for _, name := range sortedKeys(want.chains) {
+		if _, ok := have.chains[name]; ok {
+			continue
+		}
+		if b, ok := base[name]; ok {
+			ch := *b.chain
+			ch.Table = tb
+			c.AddChain(&ch)
+		} else {
+			c.AddChain(chainRef(name))
+		}
+		n++
+	}
+	for _, name := range sortedKeys(want.chains) {
+		w := want.chains[name]
+		h, existed := have.chains[name]
+		if existed && sameChain(w, h) {
+			continue
+		}
+		ch := chainRef(name)
+		if existed {
+			c.FlushChain(ch)
+			n++
+		}
+		if b, ok := base[name]; ok {
+			for _, r := range b.rules {
+				c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: r.exprs, UserData: userdata.AppendString(nil, userdata.TypeComment, fingerprint(r.text))})
+				n++
+			}
+			continue
+		}
+		for _, r := range w.rules {
+			exprs, err := ruleExprs(r)
+			if err != nil {
+				return 0, fmt.Errorf("chain %s: rule %q: %w", name, r, err)
+			}
+			c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: exprs, UserData: userdata.AppendString(nil, userdata.TypeComment, fingerprint(r.String()))})
+			n++
+		}
+	}
+	// Elements: one delete and one add message per map.
+	for _, name := range sortedKeys(want.elems) {
+		w, h := want.elems[name], have.elems[name]
+		var del, add []nftables.SetElement
+		for k, v := range h {
+			if wv, ok := w[k]; !ok || wv != v {
+				e, err := encodeElem(name, k, "")
+				if raw, ok := strings.CutPrefix(k, "raw:"); ok {
+					e, err = nftables.SetElement{Key: []byte(raw)}, nil
+				}
+				if err != nil {
+					return 0, fmt.Errorf("map %s: delete %q: %w", name, k, err)
+				}
+				del = append(del, e)
+			}
+		}
+		for k, v := range w {
+			if hv, ok := h[k]; !ok || hv != v {
+				e, err := encodeElem(name, k, v)
+				if err != nil {
+					return 0, fmt.Errorf("map %s: add %q: %w", name, k, err)
+				}
+				add = append(add, e)
+			}
+		}
+		set := setSpec(tb, name, 0)
+		if len(del) > 0 {
+			if err := c.SetDeleteElements(set, del); err != nil {
+				return 0, fmt.Errorf("map %s: delete elements: %w", name, err)
+			}
+			n++
+		}
+		if len(add) > 0 {
+			if err := c.SetAddElements(set, add); err != nil {
+				return 0, fmt.Errorf("map %s: add elements: %w", name, err)
+			}
+			n++
+		}
+	}
+	// Chains and sets nothing refers to any more go last.
+	var gone []string
+	for name := range have.chains {
+		if _, ok := want.chains[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	for _, name := range gone {
+		c.FlushChain(chainRef(name))
+		n++
+	}
+	for _, name := range gone {
+		c.DelChain(chainRef(name))
+		n++
+	}
+	for name := range have.sets {
+		if _, ok := want.sets[name]; !ok {
+			c.DelSet(&nftables.Set{Table: tb, Name: name})
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := c.Flush(); err != nil {
+		return n, fmt.Errorf("nftables transaction of %d messages: %w", n, err)
+	}
+	return n, nil
+}
+
+// affinityTimeout reads the timeout back from an affinity set's name
+// (aff<seconds>-…); 0 for other sets.
+func affinityTimeout(name string) int32 {
+	if !strings.HasPrefix(name, "aff") {
+		return 0
+	}
+	i := strings.IndexByte(name, '-')
+	if i < 0 {
+		return 0
+	}
+	v, _ := strconv.Atoi(name[3:i])
+	return int32(v)
+}
+
+// Registers: 1 is the first 16-byte register; 8 + i the 4-byte ones
+// (NFT_REG32_00 + i) that share its space, for concatenations.
+const (
+	reg1   = unix.NFT_REG_1
+	reg2   = unix.NFT_REG_2
+	reg32b = unix.NFT_REG32_01
+	reg32c = unix.NFT_REG32_02
+)
+
+const (
+	icmpPortUnreachable = 3    // ICMP_PORT_UNREACH
+	ctStatusDNAT        = 0x20 // IPS_DST_NAT
+)
+
+func ipSaddr(reg uint32) expr.Any {
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+}
+
+func ipDaddr(reg uint32) expr.Any {
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}
+}
+
+func thDport(reg uint32) expr.Any {
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+func l4proto(reg uint32) expr.Any { return &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg} }
+
+func cmp(op expr.CmpOp, data []byte) expr.Any { return &expr.Cmp{Op: op, Register: reg1, Data: data} }
+
+func u32(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
+
+// maskCmp: (reg1 & mask) op value, 4 bytes.
+func maskCmp(mask []byte, op expr.CmpOp, value []byte) []expr.Any {
+	return []expr.Any{&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: mask, Xor: make([]byte, 4)}, cmp(op, value)}
+}
+
+func verdict(kind expr.VerdictKind, chain string) expr.Any {
+	return &expr.Verdict{Kind: kind, Chain: chain}
+}
+
+func protoNum(p string) (byte, error) {
+	switch p {
+	case "tcp":
+		return unix.IPPROTO_TCP, nil
+	case "udp":
+		return unix.IPPROTO_UDP, nil
+	case "sctp":
+		return unix.IPPROTO_SCTP, nil
+	}
+	return 0, fmt.Errorf("protocol %q", p)
+}
+
+func protoName(n byte) string {
+	switch n {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	case unix.IPPROTO_SCTP:
+		return "sctp"
+	}
+	return strconv.Itoa(int(n))
+}
+
+func ip4(s string) ([]byte, error) {
+	ip := net.ParseIP(s).To4()
+	if ip == nil {
+		return nil, fmt.Errorf("not an IPv4 address: %q", s)
+	}
+	return []byte(ip), nil
+}
+
+// ruleExprs turns one service-chain rule into expressions.
+func ruleExprs(r Rule) ([]expr.Any, error) {
+	var out []expr.Any
+	if r.Saddr != "" {
+		_, cidr, err := net.ParseCIDR(r.Saddr)
+		if err != nil {
+			return nil, err
+		}
+		op := expr.CmpOpEq
+		if r.SaddrNot {
+			op = expr.CmpOpNeq
+		}
+		out = append(out, ipSaddr(reg1))
+		out = append(out, maskCmp(cidr.Mask, op, cidr.IP.To4())...)
+	}
+	if r.FibSaddrLoc {
+		out = append(out, &expr.Fib{Register: reg1, FlagSADDR: true, ResultADDRTYPE: true}, cmp(expr.CmpOpEq, u32(unix.RTN_LOCAL)))
+	}
+	if r.SaddrInSet != "" {
+		out = append(out, ipSaddr(reg1), &expr.Lookup{SourceRegister: reg1, SetName: r.SaddrInSet})
+	}
+	if r.Random > 0 {
+		out = append(out, &expr.Numgen{Register: reg1, Modulus: uint32(r.Random), Type: unix.NFT_NG_RANDOM}, cmp(expr.CmpOpEq, u32(0)))
+	}
+	switch {
+	case r.Jump != "":
+		out = append(out, verdict(expr.VerdictJump, r.Jump))
+	case r.Goto != "":
+		out = append(out, verdict(expr.VerdictGoto, r.Goto))
+	case r.Update != "":
+		out = append(out, ipSaddr(reg1), &expr.Dynset{SrcRegKey: reg1, SetName: r.Update, Operation: unix.NFT_DYNSET_OP_UPDATE})
+	case r.DNAT != "" || r.DNATMap != "":
+		p, err := protoNum(r.Proto)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l4proto(reg1), cmp(expr.CmpOpEq, []byte{p}))
+		nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, Specified: true}
+		if r.DNAT != "" {
+			host, port, err := net.SplitHostPort(r.DNAT)
+			if err != nil {
+				return nil, err
+			}
+			addr, err := ip4(host)
+			if err != nil {
+				return nil, err
+			}
+			pn, err := strconv.ParseUint(port, 10, 16)
+			if err != nil {
+				return nil, err
+			}
+			nat.RegProtoMin = reg2
+			out = append(out, &expr.Immediate{Register: reg1, Data: addr}, &expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(uint16(pn))})
+		} else {
+			// The map's data (ip . port) fills reg 1: the address in its
+			// first 4 bytes, the port in the second 4-byte register.
+			nat.RegProtoMin = reg32b
+			out = append(out, &expr.Numgen{Register: reg1, Modulus: uint32(r.MapMod), Type: unix.NFT_NG_RANDOM},
+				&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: r.DNATMap})
+		}
+		out = append(out, nat)
+	default:
+		return nil, errors.New("no action")
+	}
+	return out, nil
+}
+
+type baseRule struct {
+	text  string // nft syntax; its fingerprint identifies the rule
+	exprs []expr.Any
+}
+
+type baseChain struct {
+	chain *nftables.Chain
+	rules []baseRule
+}
+
+// baseChains is the fixed part of the table: the hooks, the dispatch
+// through the maps, masquerade and reject.
+func baseChains() []baseChain {
+	accept := nftables.ChainPolicyAccept
+	hooked := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio int32, rules ...baseRule) baseChain {
+		return baseChain{chain: &nftables.Chain{Name: name, Type: typ, Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)), Policy: &accept}, rules: rules}
+	}
+	plain := func(name string, rules ...baseRule) baseChain {
+		return baseChain{chain: &nftables.Chain{Name: name}, rules: rules}
+	}
+	jump := func(chain string) baseRule {
+		return baseRule{"jump " + chain, []expr.Any{verdict(expr.VerdictJump, chain)}}
+	}
+	// dispatch: daddr . proto . port in one map, then proto . port of a
+	// local address (node ports) in the other.
+	dispatch := func(ipMap, portMap string) []baseRule {
+		notLoopback := append([]expr.Any{&expr.Fib{Register: reg1, FlagDADDR: true, ResultADDRTYPE: true}, cmp(expr.CmpOpEq, u32(unix.RTN_LOCAL)), ipDaddr(reg1)},
+			maskCmp([]byte{255, 0, 0, 0}, expr.CmpOpNeq, []byte{127, 0, 0, 0})...)
+		return []baseRule{
+			{"ip daddr . meta l4proto . th dport vmap @" + ipMap, []expr.Any{ipDaddr(reg1), l4proto(reg32b), thDport(reg32c),
+				&expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: ipMap}}},
+			{"fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @" + portMap, append(notLoopback, l4proto(reg1), thDport(reg32b),
+				&expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: portMap})},
+		}
+	}
+	mark := func() expr.Any { return &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1} }
+	setMark := func() expr.Any { return &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1, SourceRegister: true} }
+	newConn := baseRule{"ct state new jump service-endpoints-check", append(append([]expr.Any{&expr.Ct{Register: reg1, Key: expr.CtKeySTATE}},
+		maskCmp(u32(expr.CtStateBitNEW), expr.CmpOpNeq, u32(0))...), verdict(expr.VerdictJump, "service-endpoints-check"))}
+	hairpin := baseRule{"ct status dnat ip saddr . ip daddr @" + setHairpin + " jump mark-for-masquerade", append(append([]expr.Any{&expr.Ct{Register: reg1, Key: expr.CtKeySTATUS}},
+		maskCmp(u32(ctStatusDNAT), expr.CmpOpNeq, u32(0))...),
+		ipSaddr(reg1), ipDaddr(reg32b), &expr.Lookup{SourceRegister: reg1, SetName: setHairpin}, verdict(expr.VerdictJump, "mark-for-masquerade"))}
+	return []baseChain{
+		hooked("nat-prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, -100, jump("services")),
+		hooked("nat-output", nftables.ChainTypeNAT, nftables.ChainHookOutput, -100, jump("services")),
+		hooked("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, 100, hairpin, jump("masquerading")),
+		plain("services", dispatch(mapServiceIPs, mapNodePorts)...),
+		plain("mark-for-masquerade", baseRule{fmt.Sprintf("meta mark set meta mark | %#x", masqMark), []expr.Any{mark(),
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: u32(^uint32(masqMark)), Xor: u32(masqMark)}, setMark()}}),
+		plain("masquerading",
+			baseRule{fmt.Sprintf("meta mark & %#x == 0 return", masqMark), append(append([]expr.Any{mark()}, maskCmp(u32(masqMark), expr.CmpOpEq, u32(0))...), verdict(expr.VerdictReturn, ""))},
+			baseRule{fmt.Sprintf("meta mark set meta mark ^ %#x", masqMark), []expr.Any{mark(),
+				&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: u32(^uint32(0)), Xor: u32(masqMark)}, setMark()}},
+			baseRule{"masquerade fully-random", []expr.Any{&expr.Masq{FullyRandom: true}}}),
+		hooked("filter-input", nftables.ChainTypeFilter, nftables.ChainHookInput, -110, newConn),
+		hooked("filter-forward", nftables.ChainTypeFilter, nftables.ChainHookForward, -110, newConn),
+		hooked("filter-output", nftables.ChainTypeFilter, nftables.ChainHookOutput, -110, newConn),
+		plain("service-endpoints-check", dispatch(mapNoEndpoints, mapNoEndpointPort)...),
+		plain("reject-chain",
+			baseRule{"meta l4proto tcp reject with tcp reset", []expr.Any{l4proto(reg1), cmp(expr.CmpOpEq, []byte{unix.IPPROTO_TCP}), &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}}},
+			baseRule{"reject", []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}}}),
+	}
+}
+
+// encodeElem turns a map element of the model into netlink form; value
+// "" for a delete (or a plain set).
+func encodeElem(set, key, value string) (nftables.SetElement, error) {
+	var e nftables.SetElement
+	parts := strings.Split(key, " . ")
+	var err error
+	switch {
+	case set == mapServiceIPs || set == mapNoEndpoints:
+		if len(parts) != 3 {
+			return e, fmt.Errorf("key %q: want ip . proto . port", key)
+		}
+		var a []byte
+		if a, err = ip4(parts[0]); err != nil {
+			return e, err
+		}
+		var pp []byte
+		if pp, err = protoPort(parts[1], parts[2]); err != nil {
+			return e, err
+		}
+		e.Key = append(a, pp...)
+	case set == mapNodePorts || set == mapNoEndpointPort:
+		if len(parts) != 2 {
+			return e, fmt.Errorf("key %q: want proto . port", key)
+		}
+		if e.Key, err = protoPort(parts[0], parts[1]); err != nil {
+			return e, err
+		}
+	case set == setHairpin:
+		if len(parts) != 2 {
+			return e, fmt.Errorf("key %q: want ip . ip", key)
+		}
+		a, err := ip4(parts[0])
+		if err != nil {
+			return e, err
+		}
+		b, err := ip4(parts[1])
+		if err != nil {
+			return e, err
+		}
+		e.Key = append(a, b...)
+		return e, nil
+	case strings.HasPrefix(set, epMapPrefix):
+		i, err := strconv.ParseUint(key, 10, 32)
+		if err != nil {
+			return e, err
+		}
+		e.Key = u32(uint32(i))
+		if value == "" {
+			return e, nil
+		}
+		vp := strings.Split(value, " . ")
+		if len(vp) != 2 {
+			return e, fmt.Errorf("value %q: want ip . port", value)
+		}
+		a, err := ip4(vp[0])
+		if err != nil {
+			return e, err
+		}
+		pn, err := strconv.ParseUint(vp[1], 10, 16)
+		if err != nil {
+			return e, err
+		}
+		e.Val = append(a, binaryutil.BigEndian.PutUint16(uint16(pn))[0], binaryutil.BigEndian.PutUint16(uint16(pn))[1], 0, 0)
+		return e, nil
+	default:
+		return e, fmt.Errorf("unknown map %s", set)
+	}
+	switch {
+	case value == "":
+	case value == "drop":
+		e.VerdictData = &expr.Verdict{Kind: expr.VerdictDrop}
+	case strings.HasPrefix(value, "goto "):
+		e.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: strings.TrimPrefix(value, "goto ")}
+	default:
+		return e, fmt.Errorf("verdict %q", value)
+	}
+	return e, nil
+}
+
+// protoPort is proto . port as a concatenated key: each padded to 4 bytes.
+func protoPort(proto, port string) ([]byte, error) {
+	p, err := protoNum(proto)
+	if err != nil {
+		return nil, err
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("port %q: %w", port, err)
+	}
+	b := binaryutil.BigEndian.PutUint16(uint16(pn))
+	return []byte{p, 0, 0, 0, b[0], b[1], 0, 0}, nil
+}
+
+// decodeElem is encodeElem backwards, for elements read from the kernel.
+func decodeElem(set string, e nftables.SetElement) (key, value string, err error) {
+	k := e.Key
+	port := func(b []byte) string { return strconv.Itoa(int(binaryutil.BigEndian.Uint16(b[:2]))) }
+	switch {
+	case set == mapServiceIPs || set == mapNoEndpoints:
+		if len(k) != 12 {
+			return "", "", fmt.Errorf("key of %d bytes", len(k))
+		}
+		key = fmt.Sprintf("%s . %s . %s", net.IP(k[:4]), protoName(k[4]), port(k[8:]))
+	case set == mapNodePorts || set == mapNoEndpointPort:
+		if len(k) != 8 {
+			return "", "", fmt.Errorf("key of %d bytes", len(k))
+		}
+		key = fmt.Sprintf("%s . %s", protoName(k[0]), port(k[4:]))
+	case set == setHairpin:
+		if len(k) != 8 {
+			return "", "", fmt.Errorf("key of %d bytes", len(k))
+		}
+		return fmt.Sprintf("%s . %s", net.IP(k[:4]), net.IP(k[4:])), "", nil
+	case strings.HasPrefix(set, epMapPrefix):
+		if len(k) != 4 || len(e.Val) != 8 {
+			return "", "", fmt.Errorf("element of %d/%d bytes", len(k), len(e.Val))
+		}
+		return strconv.Itoa(int(binaryutil.NativeEndian.Uint32(k))), fmt.Sprintf("%s . %s", net.IP(e.Val[:4]), port(e.Val[4:])), nil
+	default:
+		return "", "", fmt.Errorf("unknown map %s", set)
+	}
+	// A verdict: google/nftables v0.3.0 leaves it as the nested
+	// NFTA_DATA_VERDICT attributes (code, chain) in Val.
+	ad, err := netlink.NewAttributeDecoder(e.Val)
+	if err != nil {
+		return "", "", err
+	}
+	var code int32
+	var chain string
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_VERDICT_CODE:
+			code = int32(binaryutil.BigEndian.Uint32(ad.Bytes()))
+		case unix.NFTA_VERDICT_CHAIN:
+			chain = ad.String()
+		}
+	}
+	if err := ad.Err(); err != nil {
+		return "", "", err
+	}
+	switch expr.VerdictKind(code) {
+	case expr.VerdictDrop:
+		return key, "drop", nil
+	case expr.VerdictGoto:
+		return key, "goto " + chain, nil
+	}
+	return key, fmt.Sprintf("verdict %d %s", code, chain), nil
+}
