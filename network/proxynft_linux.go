@@ -139,6 +139,8 @@ type proxyState struct {
 	chains map[string]appliedChain
 	sets   map[string]string            // set → signature (flags, timeout)
 	elems  map[string]map[string]string // map → key → value (not the affinity sets)
+	// podCIDR the base chains were rendered for (desired states only).
+	podCIDR string
 }
 
 type appliedChain struct {
@@ -189,8 +191,8 @@ func fingerprint(text string) string {
 
 // desired is the whole table r stands for: the fixed part and r.
 func desired(r *ProxyRules) *proxyState {
-	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
-	for _, b := range baseChains() {
+	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}, podCIDR: r.PodCIDR}
+	for _, b := range baseChains(r.PodCIDR) {
 		c := appliedChain{printsOnly: true}
 		if b.chain.Hooknum != nil {
 			c.hook = hookSignature(b.chain)
@@ -219,7 +221,7 @@ func desired(r *ProxyRules) *proxyState {
 	return s
 }
 
-var fixedMaps = []string{mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, setHairpin}
+var fixedMaps = []string{mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, setHairpin, setMasqIPs, setMasqNodePorts}
 
 // setSpec is the declaration of a set or map of the table by its name.
 func setSpec(t *nftables.Table, name string, timeout int32) *nftables.Set {
@@ -231,6 +233,10 @@ func setSpec(t *nftables.Table, name string, timeout int32) *nftables.Set {
 		s.IsMap, s.KeyType, s.DataType = true, nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService), nftables.TypeVerdict
 	case name == setHairpin:
 		s.KeyType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+	case name == setMasqIPs:
+		s.KeyType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	case name == setMasqNodePorts:
+		s.KeyType = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
 	case strings.HasPrefix(name, epMapPrefix):
 		s.IsMap, s.KeyType, s.DataType = true, nftables.TypeInteger, nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
 		s.KeyByteOrder = binaryutil.NativeEndian
@@ -308,7 +314,7 @@ func (t *nftProxyTable) read() (*proxyState, error) {
 	}
 	for _, set := range sets {
 		s.sets[set.Name] = setSignature(set)
-		if !set.IsMap && set.Name != setHairpin {
+		if strings.HasPrefix(set.Name, "aff") {
 			continue // affinity sets: the kernel owns their elements
 		}
 		elems, err := t.conn.GetSetElements(set)
@@ -374,7 +380,7 @@ func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
 	// New chains first, so any rule may jump to any of them.
 	chainRef := func(name string) *nftables.Chain { return &nftables.Chain{Name: name, Table: tb} }
 	base := map[string]baseChain{}
-	for _, b := range baseChains() {
+	for _, b := range baseChains(want.podCIDR) {
 		base[b.chain.Name] = b
 	}
 	for _, name := range sortedKeys(want.chains) {
@@ -443,14 +449,14 @@ func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
 			}
 		}
 		set := setSpec(tb, name, 0)
-		if len(del) > 0 {
-			if err := c.SetDeleteElements(set, del); err != nil {
+		for _, part := range elemChunks(del) {
+			if err := c.SetDeleteElements(set, part); err != nil {
 				return 0, fmt.Errorf("map %s: delete elements: %w", name, err)
 			}
 			n++
 		}
-		if len(add) > 0 {
-			if err := c.SetAddElements(set, add); err != nil {
+		for _, part := range elemChunks(add) {
+			if err := c.SetAddElements(set, part); err != nil {
 				return 0, fmt.Errorf("map %s: add elements: %w", name, err)
 			}
 			n++
@@ -484,6 +490,30 @@ func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
 		return n, fmt.Errorf("nftables transaction of %d messages: %w", n, err)
 	}
 	return n, nil
+}
+
+// elemChunks splits elements so that each message's element list stays
+// below 64 KiB: its length is a 16-bit attribute length, and a longer
+// list is cut off silently (nft splits its element lists the same way).
+func elemChunks(elems []nftables.SetElement) [][]nftables.SetElement {
+	const limit = 48 << 10
+	var out [][]nftables.SetElement
+	start, size := 0, 0
+	for i, e := range elems {
+		es := 64 + len(e.Key) + len(e.Val) // attribute headers and padding
+		if e.VerdictData != nil {
+			es += len(e.VerdictData.Chain)
+		}
+		if size+es > limit && i > start {
+			out = append(out, elems[start:i])
+			start, size = i, 0
+		}
+		size += es
+	}
+	if start < len(elems) {
+		out = append(out, elems[start:])
+	}
+	return out
 }
 
 // affinityTimeout reads the timeout back from an affinity set's name
@@ -652,7 +682,7 @@ type baseChain struct {
 
 // baseChains is the fixed part of the table: the hooks, the dispatch
 // through the maps, masquerade and reject.
-func baseChains() []baseChain {
+func baseChains(podCIDR string) []baseChain {
 	accept := nftables.ChainPolicyAccept
 	hooked := func(name string, typ nftables.ChainType, hook *nftables.ChainHook, prio int32, rules ...baseRule) baseChain {
 		return baseChain{chain: &nftables.Chain{Name: name, Type: typ, Hooknum: hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)), Policy: &accept}, rules: rules}
@@ -665,15 +695,45 @@ func baseChains() []baseChain {
 	}
 	// dispatch: daddr . proto . port in one map, then proto . port of a
 	// local address (node ports) in the other.
-	dispatch := func(ipMap, portMap string) []baseRule {
-		notLoopback := append([]expr.Any{&expr.Fib{Register: reg1, FlagDADDR: true, ResultADDRTYPE: true}, cmp(expr.CmpOpEq, u32(unix.RTN_LOCAL)), ipDaddr(reg1)},
+	// notPod matches sources outside the pod range (none without one).
+	var notPod []expr.Any
+	if _, cidr, err := net.ParseCIDR(podCIDR); err == nil && cidr.IP.To4() != nil {
+		notPod = append([]expr.Any{ipSaddr(reg1)}, maskCmp(cidr.Mask, expr.CmpOpNeq, cidr.IP.To4())...)
+	}
+	localDaddr := func() []expr.Any {
+		return append([]expr.Any{&expr.Fib{Register: reg1, FlagDADDR: true, ResultADDRTYPE: true}, cmp(expr.CmpOpEq, u32(unix.RTN_LOCAL)), ipDaddr(reg1)},
 			maskCmp([]byte{255, 0, 0, 0}, expr.CmpOpNeq, []byte{127, 0, 0, 0})...)
-		return []baseRule{
-			{"ip daddr . meta l4proto . th dport vmap @" + ipMap, []expr.Any{ipDaddr(reg1), l4proto(reg32b), thDport(reg32c),
-				&expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: ipMap}}},
-			{"fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @" + portMap, append(notLoopback, l4proto(reg1), thDport(reg32b),
-				&expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: portMap})},
+	}
+	ipKey := func() []expr.Any { return []expr.Any{ipDaddr(reg1), l4proto(reg32b), thDport(reg32c)} }
+	portKey := func() []expr.Any { return []expr.Any{l4proto(reg1), thDport(reg32b)} }
+	lookup := func(set string) expr.Any { return &expr.Lookup{SourceRegister: reg1, SetName: set} }
+	vmap := func(set string) expr.Any {
+		return &expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: set}
+	}
+	cat := func(parts ...[]expr.Any) []expr.Any {
+		var out []expr.Any
+		for _, p := range parts {
+			out = append(out, p...)
 		}
+		return out
+	}
+	// dispatch: daddr . proto . port in one map, then proto . port of a
+	// local address (node ports) in the other; with masq sets, first
+	// mark what comes from outside the pod range for masquerade.
+	dispatch := func(ipMap, portMap, ipMasq, portMasq string) []baseRule {
+		var out []baseRule
+		toMasq := []expr.Any{verdict(expr.VerdictJump, "mark-for-masquerade")}
+		if ipMasq != "" && notPod != nil {
+			out = append(out, baseRule{fmt.Sprintf("ip saddr != %s ip daddr . meta l4proto . th dport @%s jump mark-for-masquerade", podCIDR, ipMasq),
+				cat(notPod, ipKey(), []expr.Any{lookup(ipMasq)}, toMasq)})
+		}
+		out = append(out, baseRule{"ip daddr . meta l4proto . th dport vmap @" + ipMap, cat(ipKey(), []expr.Any{vmap(ipMap)})})
+		if portMasq != "" && notPod != nil {
+			out = append(out, baseRule{fmt.Sprintf("ip saddr != %s fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @%s jump mark-for-masquerade", podCIDR, portMasq),
+				cat(notPod, localDaddr(), portKey(), []expr.Any{lookup(portMasq)}, toMasq)})
+		}
+		out = append(out, baseRule{"fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @" + portMap, cat(localDaddr(), portKey(), []expr.Any{vmap(portMap)})})
+		return out
 	}
 	mark := func() expr.Any { return &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1} }
 	setMark := func() expr.Any { return &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1, SourceRegister: true} }
@@ -686,7 +746,7 @@ func baseChains() []baseChain {
 		hooked("nat-prerouting", nftables.ChainTypeNAT, nftables.ChainHookPrerouting, -100, jump("services")),
 		hooked("nat-output", nftables.ChainTypeNAT, nftables.ChainHookOutput, -100, jump("services")),
 		hooked("nat-postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, 100, hairpin, jump("masquerading")),
-		plain("services", dispatch(mapServiceIPs, mapNodePorts)...),
+		plain("services", dispatch(mapServiceIPs, mapNodePorts, setMasqIPs, setMasqNodePorts)...),
 		plain("mark-for-masquerade", baseRule{fmt.Sprintf("meta mark set meta mark | %#x", masqMark), []expr.Any{mark(),
 			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: u32(^uint32(masqMark)), Xor: u32(masqMark)}, setMark()}}),
 		plain("masquerading",
@@ -697,7 +757,7 @@ func baseChains() []baseChain {
 		hooked("filter-input", nftables.ChainTypeFilter, nftables.ChainHookInput, -110, newConn),
 		hooked("filter-forward", nftables.ChainTypeFilter, nftables.ChainHookForward, -110, newConn),
 		hooked("filter-output", nftables.ChainTypeFilter, nftables.ChainHookOutput, -110, newConn),
-		plain("service-endpoints-check", dispatch(mapNoEndpoints, mapNoEndpointPort)...),
+		plain("service-endpoints-check", dispatch(mapNoEndpoints, mapNoEndpointPort, "", "")...),
 		plain("reject-chain",
 			baseRule{"meta l4proto tcp reject with tcp reset", []expr.Any{l4proto(reg1), cmp(expr.CmpOpEq, []byte{unix.IPPROTO_TCP}), &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}}},
 			baseRule{"reject", []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}}}),
@@ -711,7 +771,7 @@ func encodeElem(set, key, value string) (nftables.SetElement, error) {
 	parts := strings.Split(key, " . ")
 	var err error
 	switch {
-	case set == mapServiceIPs || set == mapNoEndpoints:
+	case set == mapServiceIPs || set == mapNoEndpoints || set == setMasqIPs:
 		if len(parts) != 3 {
 			return e, fmt.Errorf("key %q: want ip . proto . port", key)
 		}
@@ -724,7 +784,7 @@ func encodeElem(set, key, value string) (nftables.SetElement, error) {
 			return e, err
 		}
 		e.Key = append(a, pp...)
-	case set == mapNodePorts || set == mapNoEndpointPort:
+	case set == mapNodePorts || set == mapNoEndpointPort || set == setMasqNodePorts:
 		if len(parts) != 2 {
 			return e, fmt.Errorf("key %q: want proto . port", key)
 		}
@@ -802,12 +862,12 @@ func decodeElem(set string, e nftables.SetElement) (key, value string, err error
 	k := e.Key
 	port := func(b []byte) string { return strconv.Itoa(int(binaryutil.BigEndian.Uint16(b[:2]))) }
 	switch {
-	case set == mapServiceIPs || set == mapNoEndpoints:
+	case set == mapServiceIPs || set == mapNoEndpoints || set == setMasqIPs:
 		if len(k) != 12 {
 			return "", "", fmt.Errorf("key of %d bytes", len(k))
 		}
 		key = fmt.Sprintf("%s . %s . %s", net.IP(k[:4]), protoName(k[4]), port(k[8:]))
-	case set == mapNodePorts || set == mapNoEndpointPort:
+	case set == mapNodePorts || set == mapNoEndpointPort || set == setMasqNodePorts:
 		if len(k) != 8 {
 			return "", "", fmt.Errorf("key of %d bytes", len(k))
 		}
@@ -824,6 +884,9 @@ func decodeElem(set string, e nftables.SetElement) (key, value string, err error
 		return strconv.Itoa(int(binaryutil.NativeEndian.Uint32(k))), fmt.Sprintf("%s . %s", net.IP(e.Val[:4]), port(e.Val[4:])), nil
 	default:
 		return "", "", fmt.Errorf("unknown map %s", set)
+	}
+	if set == setMasqIPs || set == setMasqNodePorts {
+		return key, "", nil
 	}
 	// A verdict: google/nftables v0.3.0 leaves it as the nested
 	// NFTA_DATA_VERDICT attributes (code, chain) in Val.

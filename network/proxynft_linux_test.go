@@ -170,15 +170,15 @@ func TestProxyNetlink(t *testing.T) {
 		}
 		check(name, texts)
 	}
-	for _, b := range baseChains() {
+	for _, b := range baseChains(testCIDR.String()) {
 		var texts []string
 		for _, r := range b.rules {
 			texts = append(texts, r.text)
 		}
 		check(b.chain.Name, texts)
 	}
-	if len(got) != len(rules.Chains)+len(baseChains()) {
-		t.Errorf("nft shows %d chains, want %d", len(got), len(rules.Chains)+len(baseChains()))
+	if len(got) != len(rules.Chains)+len(baseChains(testCIDR.String())) {
+		t.Errorf("nft shows %d chains, want %d", len(got), len(rules.Chains)+len(baseChains(testCIDR.String())))
 	}
 	for _, elem := range []string{
 		"10.96.0.20 . tcp . 80 : goto " + chainName("svc", "default/web/tcp/http"),
@@ -209,11 +209,11 @@ func TestProxyNetlink(t *testing.T) {
 		t.Fatalf("same state again: %d messages, %v; want 0", n, err)
 	}
 
-	// One endpoint goes unready: one chain flushed and refilled (3 rules)
+	// One endpoint goes unready: one chain flushed and refilled (1 rule)
 	// and one hairpin element deleted.
 	next := desired(RenderProxy(richInput(true)))
-	if n, err := tb.apply(next, want); err != nil || n != 4 {
-		t.Fatalf("update: %d messages, %v; want 4", n, err)
+	if n, err := tb.apply(next, want); err != nil || n != 3 {
+		t.Fatalf("update: %d messages, %v; want 3", n, err)
 	}
 	if back, err = tb.read(); err != nil {
 		t.Fatal(err)
@@ -233,8 +233,8 @@ func TestProxyNetlink(t *testing.T) {
 	if back, err = tb.read(); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := tb.apply(next, back); err != nil || n != 4 {
-		t.Fatalf("repair: %d messages, %v; want 4 (flush, 2 rules, 1 element delete)", n, err)
+	if n, err := tb.apply(next, back); err != nil || n != 3 {
+		t.Fatalf("repair: %d messages, %v; want 3 (flush, 1 rule, 1 element delete)", n, err)
 	}
 	if back, err = tb.read(); err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestProxyNetlink(t *testing.T) {
 	if n, err := tb.apply(desired(RenderProxy(ProxyInput{Node: "n1", ClusterCIDR: testCIDR})), next); err != nil || n == 0 {
 		t.Fatalf("remove all: %d messages, %v", n, err)
 	}
-	if got := nftChains(nftList(t, nsPath)); len(got) != len(baseChains()) {
+	if got := nftChains(nftList(t, nsPath)); len(got) != len(baseChains(testCIDR.String())) {
 		t.Errorf("after removing every service nft shows chains %v", got)
 	}
 	if err := RemoveProxy(nsPath); err != nil {

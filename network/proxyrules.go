@@ -36,6 +36,9 @@ type ProxyRules struct {
 	Chains map[string][]Rule            // chain name → rules
 	Sets   map[string]int32             // affinity set → timeout seconds
 	Elems  map[string]map[string]string // map → key → verdict or data
+	// PodCIDR: traffic to a service from outside it is masqueraded
+	// (the dispatch chain marks it for the keys in the masq- sets).
+	PodCIDR string
 }
 
 // Rule is one rule of a service chain, as data: an optional match and
@@ -97,6 +100,8 @@ const (
 	mapNoEndpoints    = "no-endpoint-services"  // daddr . proto . port → reject / drop
 	mapNoEndpointPort = "no-endpoint-nodeports" // proto . port → reject / drop
 	setHairpin        = "hairpin"               // endpoint . endpoint: masquerade a pod reaching itself
+	setMasqIPs        = "masq-service-ips"      // daddr . proto . port whose path masquerades non-pod clients
+	setMasqNodePorts  = "masq-nodeports"        // proto . port, the same for node ports
 	// epMapPrefix names a big service's endpoint map: index → ip . port.
 	epMapPrefix = "epm-"
 	masqMark    = 0x4000
@@ -207,11 +212,21 @@ func localOnly(eps []proxyEP, node string) []proxyEP {
 // RenderProxy computes the desired proxy state of one node.
 func RenderProxy(in ProxyInput) *ProxyRules {
 	r := &ProxyRules{Chains: map[string][]Rule{}, Sets: map[string]int32{}, Elems: map[string]map[string]string{
-		mapServiceIPs: {}, mapNodePorts: {}, mapNoEndpoints: {}, mapNoEndpointPort: {}, setHairpin: {},
+		mapServiceIPs: {}, mapNodePorts: {}, mapNoEndpoints: {}, mapNoEndpointPort: {}, setHairpin: {}, setMasqIPs: {}, setMasqNodePorts: {},
 	}}
 	notPod := ""
 	if in.ClusterCIDR != nil {
 		notPod = in.ClusterCIDR.String()
+	}
+	r.PodCIDR = notPod
+	// masq: traffic from outside the pod range (the node, the host,
+	// NodePort and LoadBalancer clients) to this key is masqueraded so
+	// the reply comes back through this node; pods keep their IP. One
+	// set element instead of a rule in every service chain.
+	masq := func(set, key string) {
+		if notPod != "" {
+			r.Elems[set][key] = ""
+		}
 	}
 	for _, s := range in.Services {
 		if s.Spec.Type == corev1.ServiceTypeExternalName {
@@ -314,18 +329,12 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 			if internalLocal {
 				clusterEPs = localOnly(eps, in.Node)
 			}
-			// Traffic from outside the pod range (the node, the host,
-			// NodePort and LoadBalancer clients) is masqueraded so the
-			// reply comes back through this node; pods keep their IP.
-			var masq []Rule
-			if notPod != "" {
-				masq = []Rule{{Saddr: notPod, SaddrNot: true, Jump: "mark-for-masquerade"}}
-			}
 			if len(clusterEPs) == 0 {
 				r.Elems[mapNoEndpoints][vipKey] = "drop"
 			} else {
-				lb(svc, clusterEPs, masq)
+				lb(svc, clusterEPs, nil)
 				r.Elems[mapServiceIPs][vipKey] = "goto " + svc
+				masq(setMasqIPs, vipKey)
 			}
 			for _, e := range eps {
 				// A pod that reaches itself through the service is
@@ -350,7 +359,8 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				local := localOnly(eps, in.Node)
 				if len(clusterEPs) > 0 {
 					if notPod != "" {
-						extRules = append(extRules, Rule{Saddr: notPod, Goto: svc})
+						// The node itself is outside the pod range.
+						extRules = append(extRules, Rule{Saddr: notPod, Goto: svc}, Rule{FibSaddrLoc: true, Jump: "mark-for-masquerade"})
 					}
 					extRules = append(extRules, Rule{FibSaddrLoc: true, Goto: svc})
 				}
@@ -370,22 +380,29 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				lb(svl, local, nil)
 				extRules = append(extRules, Rule{Goto: svl})
 			case len(clusterEPs) == len(eps):
-				// The cluster policy: the service chain already
-				// masquerades what comes from outside the pod range.
+				// The cluster policy: the service chain.
 				ext = svc
 			default:
 				// internalTrafficPolicy Local: outside traffic still
 				// goes to every endpoint.
-				lb(ext, eps, masq)
+				lb(ext, eps, nil)
 			}
 			if ext != svc && extRules != nil {
 				r.Chains[ext] = extRules
 			}
 			for _, ip := range extIPs {
-				r.Elems[mapServiceIPs][fmt.Sprintf("%s . %s . %d", ip, proto, sp.Port)] = "goto " + ext
+				key := fmt.Sprintf("%s . %s . %d", ip, proto, sp.Port)
+				r.Elems[mapServiceIPs][key] = "goto " + ext
+				if !externalLocal {
+					masq(setMasqIPs, key)
+				}
 			}
 			if sp.NodePort != 0 {
-				r.Elems[mapNodePorts][fmt.Sprintf("%s . %d", proto, sp.NodePort)] = "goto " + ext
+				key := fmt.Sprintf("%s . %d", proto, sp.NodePort)
+				r.Elems[mapNodePorts][key] = "goto " + ext
+				if !externalLocal {
+					masq(setMasqNodePorts, key)
+				}
 			}
 		}
 	}

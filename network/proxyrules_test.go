@@ -98,14 +98,14 @@ func TestRenderProxy(t *testing.T) {
 		slices []*discoveryv1.EndpointSlice
 		want   string
 	}{{
-		name:   "cluster IP, two ready endpoints, random with no masquerade for pods",
+		name:   "cluster IP, two ready endpoints, random; masquerade for what is not a pod",
 		svc:    testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{two},
-		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
+		want: `svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "no endpoints: reject on the VIP and the node port",
@@ -122,18 +122,18 @@ no-endpoint-services[10.96.0.20 . tcp . 80] = goto reject-chain`,
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", false, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.6:8080
+		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.6:8080
 hairpin[10.244.0.6 . 10.244.0.6]
+masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "terminating ignored while a ready one exists",
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "session affinity ClientIP",
@@ -144,11 +144,11 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false})},
 		want: `sep:default/web/tcp/http__10.244.0.5/8080: update aff60:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
 sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
-svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
 svc:default/web/tcp/http: ip saddr @aff60:default/web/tcp/http__10.244.0.5/8080 goto sep:default/web/tcp/http__10.244.0.5/8080
 svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
 set aff60:default/web/tcp/http__10.244.0.5/8080
 hairpin[10.244.0.5 . 10.244.0.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
 		name: "LoadBalancer with externalTrafficPolicy Local on the node with the pod",
@@ -159,14 +159,15 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 		}),
 		slices: []*discoveryv1.EndpointSlice{two},
 		want: `ext:default/web/tcp/http: ip saddr 10.244.0.0/16 goto svc:default/web/tcp/http
+ext:default/web/tcp/http: fib saddr type local jump mark-for-masquerade
 ext:default/web/tcp/http: fib saddr type local goto svc:default/web/tcp/http
 ext:default/web/tcp/http: goto svl:default/web/tcp/http
-svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
 svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 svl:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
 service-ips[192.168.49.200 . tcp . 80] = goto ext:default/web/tcp/http
 service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
@@ -177,9 +178,9 @@ service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 hairpin[10.244.1.5 . 10.244.1.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
 no-endpoint-nodeports[tcp . 30080] = drop
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
@@ -189,9 +190,11 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 			s.Spec.ExternalIPs = []string{"192.0.2.7"}
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `svc:default/web/tcp/http: ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
 hairpin[10.244.1.5 . 10.244.1.5]
+masq-nodeports[tcp . 30080]
+masq-service-ips[10.96.0.20 . tcp . 80]
+masq-service-ips[192.0.2.7 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http
 service-ips[192.0.2.7 . tcp . 80] = goto svc:default/web/tcp/http
 service-nodeports[tcp . 30080] = goto svc:default/web/tcp/http`,
@@ -226,7 +229,7 @@ func TestProxySpread(t *testing.T) {
 		r := RenderProxy(ProxyInput{Node: "n1", ClusterCIDR: testCIDR, Services: []*corev1.Service{testService("web", nil)},
 			Slices: map[string][]*discoveryv1.EndpointSlice{"default/web": {testSlice("web", 8080, eps...)}}})
 		svc := chainName("svc", "default/web/tcp/http")
-		rules := r.Chains[svc][1:] // [0] is the masquerade mark
+		rules := r.Chains[svc]
 		share := map[string]float64{}
 		left := 1.0
 		for _, rule := range rules {
