@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,10 +26,12 @@ type ProxyResult struct {
 	Services      int     `json:"services"`
 	FullSyncMS    float64 `json:"full_sync_ms"`        // median of 3
 	FullSyncMinMS float64 `json:"full_sync_min_ms"`    // the least loaded of the 3
+	FullCPUMS     float64 `json:"full_sync_cpu_ms"`    // user+sys of the process, median of 3 (less noisy on a shared machine)
 	FullMessages  int     `json:"full_sync_messages"`  // netlink messages in the batch
 	RestartMS     float64 `json:"restart_sync_ms"`     // median of 3
 	IncrementalMS float64 `json:"incremental_sync_ms"` // median of 5
 	IncrMinMS     float64 `json:"incremental_sync_min_ms"`
+	IncrCPUMS     float64 `json:"incremental_sync_cpu_ms"` // median of 5
 	IncrMessages  int     `json:"incremental_sync_messages"`
 	Chains        int     `json:"chains"`
 }
@@ -65,20 +68,21 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 	for _, n := range []int{100, 1000, 5000} {
 		in := proxyInput(n, -1)
 		var full *network.ProxyRules
-		var fulls, restarts, incs []time.Duration
+		var fulls, restarts, incs, fullCPU, incCPU []time.Duration
 		res := ProxyResult{Services: n}
 		for range 3 {
 			if err := network.RemoveProxy(l.Netns); err != nil {
 				return nil, err
 			}
 			nft.Forget()
-			begin := time.Now()
+			begin, cpu := time.Now(), cpuTime()
 			full = network.RenderProxy(in)
 			sent, err := nft.Sync(full)
 			if err != nil {
 				return nil, fmt.Errorf("full sync of %d services: %w", n, err)
 			}
 			fulls = append(fulls, time.Since(begin))
+			fullCPU = append(fullCPU, cpuTime()-cpu)
 			res.FullMessages = sent
 		}
 		for range 3 {
@@ -101,17 +105,21 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 				unready = n / 2
 			}
 			nextIn := proxyInput(n, unready)
-			begin := time.Now()
+			begin, cpu := time.Now(), cpuTime()
 			sent, err := nft.Sync(network.RenderProxy(nextIn))
 			if err != nil {
 				return nil, fmt.Errorf("incremental sync of %d services: %w", n, err)
 			}
 			incs = append(incs, time.Since(begin))
+			incCPU = append(incCPU, cpuTime()-cpu)
 			res.IncrMessages = sent
 		}
 		slices.Sort(fulls)
 		slices.Sort(restarts)
 		slices.Sort(incs)
+		slices.Sort(fullCPU)
+		slices.Sort(incCPU)
+		res.FullCPUMS, res.IncrCPUMS = ms(fullCPU[1]), ms(incCPU[rounds/2])
 		res.FullSyncMS, res.FullSyncMinMS = ms(fulls[1]), ms(fulls[0])
 		res.RestartMS = ms(restarts[1])
 		res.IncrementalMS, res.IncrMinMS = ms(incs[rounds/2]), ms(incs[0])
@@ -119,6 +127,15 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// cpuTime is the user+sys time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
