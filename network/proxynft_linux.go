@@ -35,6 +35,8 @@ const nftBuffer = 64 << 20
 type nftProxyTable struct {
 	conn  *nftables.Conn
 	table *nftables.Table
+	// dump is a second socket for the one table-wide rule dump of read.
+	dump *netlink.Conn
 }
 
 // openProxyTable opens a netlink socket in the netns at nsPath ("": the
@@ -58,22 +60,78 @@ func openProxyTable(nsPath string) (*nftProxyTable, error) {
 		return nil
 	}
 	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bufs)}
+	nsFd := 0
 	if nsPath != "" {
 		f, err := os.Open(nsPath)
 		if err != nil {
 			return nil, fmt.Errorf("open netns %s: %w", nsPath, err)
 		}
-		defer f.Close() // the socket is made in New; it keeps the netns
-		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+		defer f.Close() // the sockets are made below; they keep the netns
+		nsFd = int(f.Fd())
+		opts = append(opts, nftables.WithNetNSFd(nsFd))
 	}
 	conn, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket for nftables in %q: %w", nsPath, err)
 	}
-	return &nftProxyTable{conn: conn, table: &nftables.Table{Name: ProxyTable, Family: nftables.TableFamilyIPv4}}, nil
+	dump, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsFd})
+	if err != nil {
+		conn.CloseLasting()
+		return nil, fmt.Errorf("netlink socket for nftables dumps in %q: %w", nsPath, err)
+	}
+	if err := bufs(dump); err != nil {
+		conn.CloseLasting()
+		dump.Close()
+		return nil, err
+	}
+	return &nftProxyTable{conn: conn, dump: dump, table: &nftables.Table{Name: ProxyTable, Family: nftables.TableFamilyIPv4}}, nil
 }
 
-func (t *nftProxyTable) Close() error { return t.conn.CloseLasting() }
+func (t *nftProxyTable) Close() error { return errors.Join(t.conn.CloseLasting(), t.dump.Close()) }
+
+// rulePrints dumps every rule of the table in one request and returns
+// the fingerprints (comments) per chain, in rule order. google/nftables
+// v0.3.0 dumps one chain per request and decodes every expression;
+// the diff needs only the chain and the comment of each rule.
+func (t *nftProxyTable) rulePrints() (map[string][]string, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: []byte(ProxyTable + "\x00")}})
+	if err != nil {
+		return nil, err
+	}
+	req := netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE), Flags: netlink.Request | netlink.Dump},
+		// nfgenmsg: family, version, resource id
+		Data: append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, attrs...),
+	}
+	msgs, err := t.dump.Execute(req)
+	if err != nil {
+		return nil, fmt.Errorf("dump rules: %w", err)
+	}
+	out := map[string][]string{}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return nil, err
+		}
+		var chain, print string
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_CHAIN:
+				chain = ad.String()
+			case unix.NFTA_RULE_USERDATA:
+				print, _ = userdata.GetString(ad.Bytes(), userdata.TypeComment)
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return nil, fmt.Errorf("dump rules: %w", err)
+		}
+		out[chain] = append(out[chain], print)
+	}
+	return out, nil
+}
 
 // ProxyNft applies rendered proxy rules to the table of one netns. The
 // Proxy uses one per node; the benchmarks use it directly.
@@ -290,21 +348,20 @@ func (t *nftProxyTable) read() (*proxyState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
+	prints, err := t.rulePrints()
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range chains {
 		if c.Table.Name != ProxyTable {
 			continue
 		}
-		rules, err := t.conn.GetRules(t.table, c)
-		if err != nil {
-			return nil, fmt.Errorf("list rules of %s: %w", c.Name, err)
+		ac := appliedChain{printsOnly: true, prints: prints[c.Name]}
+		if ac.prints == nil {
+			ac.prints = []string{}
 		}
-		ac := appliedChain{printsOnly: true, prints: make([]string, 0, len(rules))}
 		if c.Hooknum != nil {
 			ac.hook = hookSignature(c)
-		}
-		for _, r := range rules {
-			p, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			ac.prints = append(ac.prints, p)
 		}
 		s.chains[c.Name] = ac
 	}

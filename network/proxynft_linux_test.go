@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -258,5 +259,42 @@ func TestProxyNetlink(t *testing.T) {
 	}
 	if err := RemoveProxy(nsPath); err != nil {
 		t.Fatalf("RemoveProxy without a table: %v", err)
+	}
+}
+
+// TestElemChunks: element lists are split below 64 KiB, in order, with
+// nothing lost.
+func TestElemChunks(t *testing.T) {
+	var elems []nftables.SetElement
+	for i := range 5000 {
+		e, err := encodeElem(mapServiceIPs, fmt.Sprintf("10.96.%d.%d . tcp . 80", i/250, i%250), "goto "+chainName("svc", fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		elems = append(elems, e)
+	}
+	parts := elemChunks(elems)
+	if len(parts) < 2 {
+		t.Fatalf("%d elements in %d parts", len(elems), len(parts))
+	}
+	n := 0
+	for _, p := range parts {
+		size := 0
+		for _, e := range p {
+			if &e.Key[0] != &elems[n].Key[0] {
+				t.Fatalf("element %d out of order", n)
+			}
+			size += 64 + len(e.Key) + len(e.VerdictData.Chain)
+			n++
+		}
+		if size > 64<<10 {
+			t.Errorf("part of %d bytes", size)
+		}
+	}
+	if n != len(elems) {
+		t.Errorf("%d of %d elements in the parts", n, len(elems))
+	}
+	if got := elemChunks(nil); len(got) != 0 {
+		t.Errorf("no elements: %d parts", len(got))
 	}
 }
