@@ -144,6 +144,11 @@ func (p *Proxy) sync() error {
 	if err != nil {
 		return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
 	}
+	if full {
+		// After a start: 0 messages means the kernel's table already
+		// matched and nothing was touched.
+		p.cfg.Log.Info("service proxy: first sync", "node", p.cfg.Node, "messages", sent, "took", time.Since(start))
+	}
 	if p.cfg.Observe != nil && (sent > 0 || full) {
 		p.cfg.Observe(full, len(rules.Chains), time.Since(start))
 	}
