@@ -692,11 +692,10 @@ func ruleExprs(r Rule) ([]expr.Any, error) {
 	case r.Update != "":
 		out = append(out, ipSaddr(reg1), &expr.Dynset{SrcRegKey: reg1, SetName: r.Update, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	case r.DNAT != "" || r.DNATMap != "":
-		p, err := protoNum(r.Proto)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l4proto(reg1), cmp(expr.CmpOpEq, []byte{p}))
+		// No `meta l4proto` guard (nft's syntax needs one for a port):
+		// service chains are only reached through maps keyed by the
+		// protocol, and two expressions less per rule is a tenth of a
+		// full sync.
 		nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, Specified: true}
 		if r.DNAT != "" {
 			host, port, err := net.SplitHostPort(r.DNAT)

@@ -54,7 +54,6 @@ type Rule struct {
 	// Action: exactly one.
 	Jump, Goto string
 	Update     string // update @set { ip saddr }
-	Proto      string // with DNAT or DNATMap: meta l4proto Proto
 	DNAT       string // dnat to ip:port
 	DNATMap    string // dnat to numgen random mod MapMod map @DNATMap
 	MapMod     int
@@ -86,9 +85,9 @@ func (r Rule) String() string {
 	case r.Update != "":
 		b.WriteString("update @" + r.Update + " { ip saddr }")
 	case r.DNAT != "":
-		fmt.Fprintf(&b, "meta l4proto %s dnat to %s", r.Proto, r.DNAT)
+		b.WriteString("dnat to " + r.DNAT)
 	case r.DNATMap != "":
-		fmt.Fprintf(&b, "meta l4proto %s dnat to numgen random mod %d map @%s", r.Proto, r.MapMod, r.DNATMap)
+		fmt.Fprintf(&b, "dnat to numgen random mod %d map @%s", r.MapMod, r.DNATMap)
 	}
 	return b.String()
 }
@@ -312,7 +311,7 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 					// of all sets of the table, which made a full sync
 					// quadratic (see docs/DESIGN.md).
 					for i, e := range eps {
-						rules = append(rules, Rule{Random: cascade(len(eps), i), Proto: proto, DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)})
+						rules = append(rules, Rule{Random: cascade(len(eps), i), DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)})
 					}
 				default:
 					m := epMapPrefix + name[4:]
@@ -321,7 +320,7 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 						elems[fmt.Sprint(i)] = fmt.Sprintf("%s . %d", e.ip, e.port)
 					}
 					r.Elems[m] = elems
-					rules = append(rules, Rule{Proto: proto, DNATMap: m, MapMod: len(eps)})
+					rules = append(rules, Rule{DNATMap: m, MapMod: len(eps)})
 				}
 				r.Chains[name] = rules
 			}
@@ -346,7 +345,7 @@ func RenderProxy(in ProxyInput) *ProxyRules {
 				name := epChain(e)
 				set := affinitySet(name, affinity)
 				r.Sets[set] = affinity
-				r.Chains[name] = []Rule{{Update: set}, {Proto: proto, DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)}}
+				r.Chains[name] = []Rule{{Update: set}, {DNAT: fmt.Sprintf("%s:%d", e.ip, e.port)}}
 			}
 			if len(extIPs) == 0 && sp.NodePort == 0 {
 				continue

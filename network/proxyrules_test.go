@@ -101,8 +101,8 @@ func TestRenderProxy(t *testing.T) {
 		name:   "cluster IP, two ready endpoints, random; masquerade for what is not a pod",
 		svc:    testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{two},
-		want: `svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `svc:default/web/tcp/http: numgen random mod 2 0 dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: dnat to 10.244.1.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
 masq-service-ips[10.96.0.20 . tcp . 80]
@@ -122,7 +122,7 @@ no-endpoint-services[10.96.0.20 . tcp . 80] = goto reject-chain`,
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", false, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.6:8080
+		want: `svc:default/web/tcp/http: dnat to 10.244.0.6:8080
 hairpin[10.244.0.6 . 10.244.0.6]
 masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
@@ -131,7 +131,7 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 		svc:  testService("web", nil),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false},
 			testEP{"10.244.0.6", "n1", false, true})},
-		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+		want: `svc:default/web/tcp/http: dnat to 10.244.0.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
@@ -143,7 +143,7 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.0.5", "n1", true, false})},
 		want: `sep:default/web/tcp/http__10.244.0.5/8080: update aff60:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
-sep:default/web/tcp/http__10.244.0.5/8080: meta l4proto tcp dnat to 10.244.0.5:8080
+sep:default/web/tcp/http__10.244.0.5/8080: dnat to 10.244.0.5:8080
 svc:default/web/tcp/http: ip saddr @aff60:default/web/tcp/http__10.244.0.5/8080 goto sep:default/web/tcp/http__10.244.0.5/8080
 svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.0.5/8080
 set aff60:default/web/tcp/http__10.244.0.5/8080
@@ -162,9 +162,9 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 ext:default/web/tcp/http: fib saddr type local jump mark-for-masquerade
 ext:default/web/tcp/http: fib saddr type local goto svc:default/web/tcp/http
 ext:default/web/tcp/http: goto svl:default/web/tcp/http
-svc:default/web/tcp/http: numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
-svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
-svl:default/web/tcp/http: meta l4proto tcp dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: numgen random mod 2 0 dnat to 10.244.0.5:8080
+svc:default/web/tcp/http: dnat to 10.244.1.5:8080
+svl:default/web/tcp/http: dnat to 10.244.0.5:8080
 hairpin[10.244.0.5 . 10.244.0.5]
 hairpin[10.244.1.5 . 10.244.1.5]
 masq-service-ips[10.96.0.20 . tcp . 80]
@@ -178,7 +178,7 @@ service-nodeports[tcp . 30080] = goto ext:default/web/tcp/http`,
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `svc:default/web/tcp/http: dnat to 10.244.1.5:8080
 hairpin[10.244.1.5 . 10.244.1.5]
 masq-service-ips[10.96.0.20 . tcp . 80]
 no-endpoint-nodeports[tcp . 30080] = drop
@@ -190,7 +190,7 @@ service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 			s.Spec.ExternalIPs = []string{"192.0.2.7"}
 		}),
 		slices: []*discoveryv1.EndpointSlice{testSlice("web", 8080, testEP{"10.244.1.5", "n2", true, false})},
-		want: `svc:default/web/tcp/http: meta l4proto tcp dnat to 10.244.1.5:8080
+		want: `svc:default/web/tcp/http: dnat to 10.244.1.5:8080
 hairpin[10.244.1.5 . 10.244.1.5]
 masq-nodeports[tcp . 30080]
 masq-service-ips[10.96.0.20 . tcp . 80]
