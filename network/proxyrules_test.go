@@ -151,6 +151,26 @@ hairpin[10.244.0.5 . 10.244.0.5]
 masq-service-ips[10.96.0.20 . tcp . 80]
 service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
 	}, {
+		name: "session affinity ClientIP, two endpoints: remembered clients first, then a random pick",
+		svc: testService("web", func(s *corev1.Service) {
+			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		}),
+		slices: []*discoveryv1.EndpointSlice{two},
+		want: `sep:default/web/tcp/http__10.244.0.5/8080: update aff10800:default/web/tcp/http__10.244.0.5/8080 { ip saddr }
+sep:default/web/tcp/http__10.244.0.5/8080: dnat to 10.244.0.5:8080
+sep:default/web/tcp/http__10.244.1.5/8080: update aff10800:default/web/tcp/http__10.244.1.5/8080 { ip saddr }
+sep:default/web/tcp/http__10.244.1.5/8080: dnat to 10.244.1.5:8080
+svc:default/web/tcp/http: ip saddr @aff10800:default/web/tcp/http__10.244.0.5/8080 goto sep:default/web/tcp/http__10.244.0.5/8080
+svc:default/web/tcp/http: ip saddr @aff10800:default/web/tcp/http__10.244.1.5/8080 goto sep:default/web/tcp/http__10.244.1.5/8080
+svc:default/web/tcp/http: numgen random mod 2 0 goto sep:default/web/tcp/http__10.244.0.5/8080
+svc:default/web/tcp/http: goto sep:default/web/tcp/http__10.244.1.5/8080
+set aff10800:default/web/tcp/http__10.244.0.5/8080
+set aff10800:default/web/tcp/http__10.244.1.5/8080
+hairpin[10.244.0.5 . 10.244.0.5]
+hairpin[10.244.1.5 . 10.244.1.5]
+masq-service-ips[10.96.0.20 . tcp . 80]
+service-ips[10.96.0.20 . tcp . 80] = goto svc:default/web/tcp/http`,
+	}, {
 		name: "LoadBalancer with externalTrafficPolicy Local on the node with the pod",
 		svc: testService("web", func(s *corev1.Service) {
 			s.Spec.Type, s.Spec.Ports[0].NodePort = corev1.ServiceTypeLoadBalancer, 30080
