@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"sort"
+		"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +100,19 @@ func runningAndReady(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodRunning && podReady(p)
 }
 
+// podAvailable is upstream's IsPodAvailable: Ready for minReady by now
+// (with minReady 0, Ready is enough).
+func podAvailable(p *corev1.Pod, minReady time.Duration, now time.Time) bool {
+	since, ok := readySince(p)
+	return ok && (minReady == 0 || !since.Add(minReady).After(now))
+}
+
+// setPodUnavailable is upstream's isUnavailable: not Running and Ready,
+// terminating, or Ready for less than minReadySeconds.
+func setPodUnavailable(set *appsv1.StatefulSet, p *corev1.Pod, now time.Time) bool {
+	return !runningAndReady(p) || p.DeletionTimestamp != nil || !podAvailable(p, time.Duration(set.Spec.MinReadySeconds)*time.Second, now)
+}
+
 func podFinishedPhase(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
@@ -123,8 +135,9 @@ type setPlan struct {
 // upstream's StatefulSet control: failed pods are replaced, missing
 // ordinals created, condemned ordinals (≥ replicas) removed highest first,
 // then one outdated pod per sync replaced from the top down to the
-// partition.
-func planSet(set *appsv1.StatefulSet, pods []*corev1.Pod, updateRevision string) setPlan {
+// partition. OrderedReady also waits for each pod to be available
+// (Ready for minReadySeconds at now), like upstream.
+func planSet(set *appsv1.StatefulSet, pods []*corev1.Pod, updateRevision string, now time.Time) setPlan {
 	replicas := int(derefReplicas(set.Spec.Replicas))
 	start := 0
 	if set.Spec.Ordinals != nil {
@@ -176,6 +189,9 @@ func planSet(set *appsv1.StatefulSet, pods []*corev1.Pod, updateRevision string)
 		case !runningAndReady(p) && ordered:
 			plan.wait = fmt.Sprintf("pod %s is not Running and Ready", p.Name)
 			return plan
+		case ordered && !podAvailable(p, time.Duration(set.Spec.MinReadySeconds)*time.Second, now):
+			plan.wait = fmt.Sprintf("pod %s is not Available", p.Name)
+			return plan
 		}
 	}
 	if !ordered && len(plan.create)+len(plan.remove) > 0 {
@@ -202,21 +218,25 @@ func planSet(set *appsv1.StatefulSet, pods []*corev1.Pod, updateRevision string)
 	if plan.wait != "" || len(plan.remove) > 0 || set.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		return plan
 	}
-	// Rolling update: every replica must be Running and Ready first.
-	for n := start; n < start+replicas; n++ {
-		if p := plan.pods[n]; p == nil || !runningAndReady(p) || p.DeletionTimestamp != nil {
-			plan.wait = "waiting for pods to be Running and Ready before updating"
-			return plan
-		}
-	}
+	// Rolling update, upstream's order: from the highest ordinal down to
+	// the partition, delete the first outdated pod, or wait for the first
+	// unavailable updated one.
 	partition := 0
 	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
 		partition = int(*ru.Partition)
 	}
 	for n := start + replicas - 1; n >= start+partition; n-- {
-		if p := plan.pods[n]; p.Labels[appsv1.StatefulSetRevisionLabel] != updateRevision {
+		p := plan.pods[n]
+		if p == nil {
+			continue
+		}
+		if p.Labels[appsv1.StatefulSetRevisionLabel] != updateRevision && p.DeletionTimestamp == nil {
 			plan.remove = append(plan.remove, p)
 			plan.wait = fmt.Sprintf("pod %s is being updated", p.Name)
+			return plan
+		}
+		if setPodUnavailable(set, p, now) {
+			plan.wait = fmt.Sprintf("waiting for pod %s to be available after the update", p.Name)
 			return plan
 		}
 	}
@@ -293,7 +313,7 @@ func (c *StatefulSet) sync(ctx context.Context, key string) error {
 	if cr, ok := byName[set.Status.CurrentRevision]; ok {
 		cur = cr
 	}
-	plan := planSet(set, pods, upd.Name)
+	plan := planSet(set, pods, upd.Name, time.Now())
 	if err := c.apply(ctx, set, plan, cur, upd); err != nil {
 		return err
 	}
@@ -477,24 +497,36 @@ func (c *StatefulSet) createPod(ctx context.Context, set *appsv1.StatefulSet, n 
 	return nil
 }
 
-// setStatus counts the pods like upstream; a finished rolling update makes
-// the update revision current.
+// setStatus counts the pods like upstream's computeReplicaStatus: pods
+// with an ordinal that the kubelet has seen (a phase), Running and Ready
+// ones, those Ready for minReadySeconds, and the non-terminating ones per
+// revision. A RollingUpdate whose every pod is updated and Ready makes the
+// update revision current (completeRollingUpdate); OnDelete never does.
+// Like upstream the status is built afresh: the controller sets no
+// conditions.
 func setStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, current, update string, now time.Time) appsv1.StatefulSetStatus {
-	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, CollisionCount: set.Status.CollisionCount,
+	cc := int32(0)
+	if set.Status.CollisionCount != nil {
+		cc = *set.Status.CollisionCount
+	}
+	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, CollisionCount: &cc,
 		CurrentRevision: current, UpdateRevision: update}
 	minReady := time.Duration(set.Spec.MinReadySeconds) * time.Second
 	for _, p := range pods {
 		if _, ok := podOrdinal(set, p); !ok {
 			continue
 		}
-		st.Replicas++
+		created := p.Status.Phase != ""
+		if created {
+			st.Replicas++
+		}
 		if runningAndReady(p) {
 			st.ReadyReplicas++
-			if since, ok := readySince(p); ok && !since.Add(minReady).After(now) {
+			if podAvailable(p, minReady, now) {
 				st.AvailableReplicas++
 			}
 		}
-		if p.DeletionTimestamp != nil {
+		if !created || p.DeletionTimestamp != nil {
 			continue
 		}
 		if rev := p.Labels[appsv1.StatefulSetRevisionLabel]; rev == current {
@@ -504,21 +536,28 @@ func setStatus(set *appsv1.StatefulSet, pods []*corev1.Pod, current, update stri
 			st.UpdatedReplicas++
 		}
 	}
-	replicas := derefReplicas(set.Spec.Replicas)
-	if st.UpdatedReplicas == replicas && st.ReadyReplicas == replicas && st.Replicas == replicas {
+	if set.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType &&
+		st.UpdatedReplicas == st.Replicas && st.ReadyReplicas == st.Replicas {
 		st.CurrentReplicas, st.CurrentRevision = st.UpdatedReplicas, st.UpdateRevision
 	}
 	return st
 }
 
+// inconsistentStatus is upstream's test for writing the status: a newer
+// generation or a changed count or revision.
+func inconsistentStatus(set *appsv1.StatefulSet, st appsv1.StatefulSetStatus) bool {
+	o := set.Status
+	return st.ObservedGeneration > o.ObservedGeneration || st.Replicas != o.Replicas || st.CurrentReplicas != o.CurrentReplicas ||
+		st.ReadyReplicas != o.ReadyReplicas || st.UpdatedReplicas != o.UpdatedReplicas || st.CurrentRevision != o.CurrentRevision ||
+		st.AvailableReplicas != o.AvailableReplicas || st.UpdateRevision != o.UpdateRevision
+}
+
 func (c *StatefulSet) updateStatus(ctx context.Context, set *appsv1.StatefulSet, pods []*corev1.Pod, current, update string) error {
-	now := time.Now()
-	st := setStatus(set, pods, current, update, now)
-	st.Conditions = set.Status.Conditions
-	if set.Spec.MinReadySeconds > 0 && st.AvailableReplicas < st.ReadyReplicas {
+	st := setStatus(set, pods, current, update, time.Now())
+	if set.Spec.MinReadySeconds > 0 && st.AvailableReplicas != derefReplicas(set.Spec.Replicas) {
 		c.w.queue.AddAfter(set.Namespace+"/"+set.Name, time.Duration(set.Spec.MinReadySeconds)*time.Second)
 	}
-	if reflect.DeepEqual(st, set.Status) {
+	if !inconsistentStatus(set, st) {
 		return nil
 	}
 	next := set.DeepCopy()

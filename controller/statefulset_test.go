@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -49,42 +50,42 @@ func names(pods []*corev1.Pod) []string {
 
 func TestPlanSetOrderedReady(t *testing.T) {
 	set := testSet(3, appsv1.OrderedReadyPodManagement)
-	if p := planSet(set, nil, "r1"); !slices.Equal(p.create, []int{0}) {
+	if p := planSet(set, nil, "r1", time.Now()); !slices.Equal(p.create, []int{0}) {
 		t.Fatalf("empty set: create %v, want [0] only", p.create)
 	}
-	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", false)}, "r1"); len(p.create) != 0 || p.wait == "" {
+	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", false)}, "r1", time.Now()); len(p.create) != 0 || p.wait == "" {
 		t.Fatalf("web-0 not ready: create %v wait %q, want to wait", p.create, p.wait)
 	}
-	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", true)}, "r1"); !slices.Equal(p.create, []int{1}) {
+	if p := planSet(set, []*corev1.Pod{setPod(0, "r1", true)}, "r1", time.Now()); !slices.Equal(p.create, []int{1}) {
 		t.Fatalf("web-0 ready: create %v, want [1]", p.create)
 	}
 	// Scale 3 → 1: highest first, one at a time.
 	one := testSet(1, appsv1.OrderedReadyPodManagement)
 	all := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), setPod(2, "r1", true)}
-	if p := planSet(one, all, "r1"); !slices.Equal(names(p.remove), []string{"web-2"}) {
+	if p := planSet(one, all, "r1", time.Now()); !slices.Equal(names(p.remove), []string{"web-2"}) {
 		t.Fatalf("scale down: remove %v, want [web-2]", names(p.remove))
 	}
 	terminating := setPod(2, "r1", true)
 	terminating.DeletionTimestamp = &metav1.Time{Time: time.Now()}
-	if p := planSet(one, []*corev1.Pod{all[0], all[1], terminating}, "r1"); len(p.remove) != 0 {
+	if p := planSet(one, []*corev1.Pod{all[0], all[1], terminating}, "r1", time.Now()); len(p.remove) != 0 {
 		t.Fatalf("web-2 terminating: remove %v, want to wait for it", names(p.remove))
 	}
 	// A failed pod is replaced before anything above it.
 	failed := setPod(1, "r1", false)
 	failed.Status.Phase = corev1.PodFailed
-	if p := planSet(set, []*corev1.Pod{all[0], failed}, "r1"); !slices.Equal(names(p.remove), []string{"web-1"}) || len(p.create) != 0 {
+	if p := planSet(set, []*corev1.Pod{all[0], failed}, "r1", time.Now()); !slices.Equal(names(p.remove), []string{"web-1"}) || len(p.create) != 0 {
 		t.Fatalf("failed web-1: remove %v create %v", names(p.remove), p.create)
 	}
 }
 
 func TestPlanSetParallel(t *testing.T) {
 	set := testSet(3, appsv1.ParallelPodManagement)
-	if p := planSet(set, []*corev1.Pod{setPod(1, "r1", false)}, "r1"); !slices.Equal(p.create, []int{0, 2}) {
+	if p := planSet(set, []*corev1.Pod{setPod(1, "r1", false)}, "r1", time.Now()); !slices.Equal(p.create, []int{0, 2}) {
 		t.Fatalf("parallel: create %v, want [0 2]", p.create)
 	}
 	one := testSet(1, appsv1.ParallelPodManagement)
 	all := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", false), setPod(2, "r1", true)}
-	if p := planSet(one, all, "r1"); !slices.Equal(names(p.remove), []string{"web-2", "web-1"}) {
+	if p := planSet(one, all, "r1", time.Now()); !slices.Equal(names(p.remove), []string{"web-2", "web-1"}) {
 		t.Fatalf("parallel scale down: remove %v, want [web-2 web-1]", names(p.remove))
 	}
 }
@@ -93,21 +94,21 @@ func TestPlanSetRollingUpdatePartition(t *testing.T) {
 	set := testSet(3, appsv1.OrderedReadyPodManagement)
 	set.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptrTo(int32(1))}
 	pods := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), setPod(2, "r1", true)}
-	if p := planSet(set, pods, "r2"); !slices.Equal(names(p.remove), []string{"web-2"}) {
+	if p := planSet(set, pods, "r2", time.Now()); !slices.Equal(names(p.remove), []string{"web-2"}) {
 		t.Fatalf("update: remove %v, want [web-2] first", names(p.remove))
 	}
 	pods[2] = setPod(2, "r2", true)
-	if p := planSet(set, pods, "r2"); !slices.Equal(names(p.remove), []string{"web-1"}) {
+	if p := planSet(set, pods, "r2", time.Now()); !slices.Equal(names(p.remove), []string{"web-1"}) {
 		t.Fatalf("update: remove %v, want [web-1] next", names(p.remove))
 	}
 	pods[1] = setPod(1, "r2", true)
-	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+	if p := planSet(set, pods, "r2", time.Now()); len(p.remove) != 0 {
 		t.Fatalf("web-0 is below the partition, yet remove %v", names(p.remove))
 	}
 	// An updated pod that is not ready holds the update.
 	pods[1] = setPod(1, "r1", true)
 	pods[2] = setPod(2, "r2", false)
-	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+	if p := planSet(set, pods, "r2", time.Now()); len(p.remove) != 0 {
 		t.Fatalf("web-2 not ready, yet remove %v", names(p.remove))
 	}
 	// New pods below the partition keep the current revision.
@@ -119,7 +120,7 @@ func TestPlanSetRollingUpdatePartition(t *testing.T) {
 	}
 	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
 	pods[2] = setPod(2, "r1", true)
-	if p := planSet(set, pods, "r2"); len(p.remove) != 0 {
+	if p := planSet(set, pods, "r2", time.Now()); len(p.remove) != 0 {
 		t.Fatalf("OnDelete removed %v", names(p.remove))
 	}
 }
@@ -168,10 +169,17 @@ func TestStatefulSetCreatesIdentityAndClaims(t *testing.T) {
 	if _, err := f.client.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var web1 *corev1.Pod
 	eventually(t, "web-1", func() bool {
-		_, err := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
+		web1, err = f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
 		return err == nil
 	})
+	// The API server makes a new pod Pending (the fake does not); only
+	// then does upstream count it in status.replicas.
+	web1.Status.Phase = corev1.PodPending
+	if _, err := f.client.CoreV1().Pods("default").UpdateStatus(ctx, web1, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "status", func() bool {
 		s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
 		return s.Status.Replicas == 2 && s.Status.ReadyReplicas == 1 && s.Status.UpdateRevision == revs.Items[0].Name && s.Status.ObservedGeneration == 1
@@ -273,5 +281,74 @@ func TestStatefulSetClaimRetention(t *testing.T) {
 	})
 	if !slices.Contains(f.events(), "Normal SuccessfulDelete delete Pod web-1 in StatefulSet web successful") {
 		t.Error("no SuccessfulDelete event for web-1")
+	}
+}
+
+func TestStatefulSetStatusLikeUpstream(t *testing.T) {
+	now := time.Now()
+	set := testSet(3, appsv1.OrderedReadyPodManagement)
+	set.Generation = 4
+	set.Spec.MinReadySeconds = 30
+	set.Status.Conditions = []appsv1.StatefulSetCondition{{Type: "Custom", Status: corev1.ConditionTrue}}
+	fresh := setPod(2, "r2", true)
+	fresh.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-10 * time.Second))
+	unseen := setPod(5, "r2", false)
+	unseen.Status.Phase = ""
+	pods := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), fresh, unseen}
+	st := setStatus(set, pods, "r1", "r2", now)
+	want := appsv1.StatefulSetStatus{ObservedGeneration: 4, Replicas: 3, ReadyReplicas: 3, AvailableReplicas: 2, CurrentReplicas: 2,
+		UpdatedReplicas: 1, CurrentRevision: "r1", UpdateRevision: "r2", CollisionCount: ptrTo(int32(0))}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("status\n got %+v\nwant %+v", st, want)
+	}
+	// Ready for minReadySeconds: available.
+	if st := setStatus(set, pods, "r1", "r2", now.Add(20*time.Second)); st.AvailableReplicas != 3 {
+		t.Fatalf("after minReadySeconds: available %d, want 3", st.AvailableReplicas)
+	}
+	// OnDelete never completes the rollout (currentRevision stays), so
+	// kubectl rollout status refuses it like upstream's.
+	set.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	all := []*corev1.Pod{setPod(0, "r2", true), setPod(1, "r2", true), setPod(2, "r2", true)}
+	if st := setStatus(set, all, "r1", "r2", now); st.CurrentRevision != "r1" || st.UpdatedReplicas != 3 || st.CurrentReplicas != 0 {
+		t.Fatalf("OnDelete: %+v, want current r1 with 3 updated", st)
+	}
+	// Only the counted fields decide a write, like inconsistentStatus.
+	set.Status = setStatus(set, all, "r1", "r2", now)
+	set.Status.Conditions = []appsv1.StatefulSetCondition{{Type: "Custom", Status: corev1.ConditionTrue}}
+	if inconsistentStatus(set, setStatus(set, all, "r1", "r2", now)) {
+		t.Fatal("same counts reported as inconsistent")
+	}
+	set.Generation = 5
+	if !inconsistentStatus(set, setStatus(set, all, "r1", "r2", now)) {
+		t.Fatal("a new generation is not written")
+	}
+}
+
+func TestPlanSetWaitsForAvailability(t *testing.T) {
+	now := time.Now()
+	set := testSet(3, appsv1.OrderedReadyPodManagement)
+	set.Spec.MinReadySeconds = 60
+	young := setPod(0, "r1", true)
+	young.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-5 * time.Second))
+	if p := planSet(set, []*corev1.Pod{young}, "r1", now); len(p.create) != 0 || p.wait == "" {
+		t.Fatalf("web-0 ready for 5s of 60: create %v wait %q, want to wait", p.create, p.wait)
+	}
+	if p := planSet(set, []*corev1.Pod{young}, "r1", now.Add(time.Minute)); !slices.Equal(p.create, []int{1}) {
+		t.Fatalf("web-0 available: create %v, want [1]", p.create)
+	}
+	// A rolling update waits for the updated pod to be available before
+	// the next one goes.
+	set.Spec.MinReadySeconds = 0
+	pods := []*corev1.Pod{setPod(0, "r1", true), setPod(1, "r1", true), setPod(2, "r2", true)}
+	set.Spec.MinReadySeconds = 0
+	if p := planSet(set, pods, "r2", now); !slices.Equal(names(p.remove), []string{"web-1"}) {
+		t.Fatalf("update: remove %v, want [web-1]", names(p.remove))
+	}
+	// Parallel: an updated pod that is not ready holds the update even
+	// though Parallel does not wait while creating.
+	par := testSet(3, appsv1.ParallelPodManagement)
+	pods[2] = setPod(2, "r2", false)
+	if p := planSet(par, pods, "r2", now); len(p.remove) != 0 || p.wait == "" {
+		t.Fatalf("parallel update with web-2 unready: remove %v wait %q", names(p.remove), p.wait)
 	}
 }
