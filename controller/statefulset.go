@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-		"sort"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
