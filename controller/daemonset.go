@@ -63,11 +63,23 @@ func NewDaemonSet(cfg DaemonSetConfig) (*DaemonSet, error) {
 	// Pods it created or deleted but has not seen yet hold the next sync
 	// back, so a slow informer never yields two pods on one node.
 	onPod := func(obj any, added, deleted bool) {
-		key, ok := controllerKey(obj, "DaemonSet")
+		m, ok := metaOf(obj)
 		if !ok {
 			return
 		}
-		m, _ := metaOf(obj)
+		key, ok := controllerKey(obj, "DaemonSet")
+		if !ok {
+			// An orphan may be adopted by a DaemonSet whose selector matches.
+			if metav1.GetControllerOfNoCopy(m) == nil && !deleted {
+				sets, _ := c.ds.DaemonSets(m.GetNamespace()).List(labels.Everything())
+				for _, d := range sets {
+					if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(m.GetLabels())) {
+						c.w.queue.Add(d.Namespace + "/" + d.Name)
+					}
+				}
+			}
+			return
+		}
 		if added {
 			c.exp.observeAdds(key, 1)
 		}
@@ -141,9 +153,21 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	pods, err := c.pods.Pods(ns).List(labels.Everything())
+	all, err := c.pods.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		return nil // invalid selectors are rejected by validation
+	}
+	claimer := &podClaimer{client: c.cfg.Client, owner: ds, gvk: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), sel: sel,
+		fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.cfg.Client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		}}
+	pods, err := claimer.claim(ctx, all)
+	if err != nil {
+		return fmt.Errorf("daemonset %s: claim pods: %w", key, err)
 	}
 	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	revs, err := c.syncHistory(ctx, ds, hash)

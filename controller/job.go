@@ -53,12 +53,24 @@ func NewJob(cfg JobConfig) (*Job, error) {
 	if _, err := jobInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
 	}
-	onPod := func(obj any, added, _ bool) {
+	onPod := func(obj any, added, deleted bool) {
 		if key, ok := controllerKey(obj, "Job"); ok {
 			if added {
 				c.exp.observeAdds(key, 1)
 			}
 			c.w.queue.Add(key)
+			return
+		}
+		// An orphan may be adopted by a Job whose selector matches.
+		m, ok := metaOf(obj)
+		if !ok || deleted || metav1.GetControllerOfNoCopy(m) != nil {
+			return
+		}
+		jobs, _ := c.jobs.Jobs(m.GetNamespace()).List(labels.Everything())
+		for _, j := range jobs {
+			if sel, err := metav1.LabelSelectorAsSelector(j.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(m.GetLabels())) {
+				c.w.queue.Add(j.Namespace + "/" + j.Name)
+			}
 		}
 	}
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -112,7 +124,19 @@ func (c *Job) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	jp := classifyJobPods(job, all)
+	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
+	if err != nil {
+		return nil // invalid selectors are rejected by validation
+	}
+	claimer := &podClaimer{client: c.cfg.Client, owner: job, gvk: batchv1.SchemeGroupVersion.WithKind("Job"), sel: sel,
+		fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.cfg.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+		}}
+	owned, err := claimer.claim(ctx, all)
+	if err != nil {
+		return fmt.Errorf("job %s: claim pods: %w", key, err)
+	}
+	jp := classifyJobPods(job, owned)
 	now := metav1.Now()
 	st := job.Status.DeepCopy()
 	suspended := job.Spec.Suspend != nil && *job.Spec.Suspend

@@ -54,6 +54,9 @@ type replicaKind struct {
 	get func(ns, name string) (*appsv1.ReplicaSet, runtime.Object, error)
 	// list returns every workload of a namespace as ReplicaSets.
 	list func(ns string) ([]*appsv1.ReplicaSet, error)
+	// fresh reads the workload from the API server, not the cache (the
+	// check before adopting).
+	fresh func(ctx context.Context, ns, name string) (metav1.Object, error)
 	// writeStatus stores a new status on the stored object.
 	writeStatus func(ctx context.Context, obj runtime.Object, st appsv1.ReplicaSetStatus) error
 }
@@ -69,6 +72,9 @@ func NewReplicaSet(cfg ReplicaSetConfig) (*ReplicaSet, error) {
 			return rs, rs, err
 		},
 		list: func(ns string) ([]*appsv1.ReplicaSet, error) { return lister.ReplicaSets(ns).List(labels.Everything()) },
+		fresh: func(ctx context.Context, ns, name string) (metav1.Object, error) {
+			return cfg.Client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
+		},
 		writeStatus: func(ctx context.Context, obj runtime.Object, st appsv1.ReplicaSetStatus) error {
 			next := obj.(*appsv1.ReplicaSet).DeepCopy()
 			next.Status = st
@@ -156,30 +162,16 @@ func (c *ReplicaSet) sync(ctx context.Context, key string) error {
 	return manageErr
 }
 
-// claimPods returns the pods the ReplicaSet owns, adopting matching orphans.
+// claimPods returns the pods the ReplicaSet owns, adopting matching
+// orphans and releasing owned pods that no longer match.
 func (c *ReplicaSet) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, sel labels.Selector) ([]*corev1.Pod, error) {
 	all, err := c.pods.Pods(rs.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	var owned []*corev1.Pod
-	for _, p := range all {
-		ref := metav1.GetControllerOf(p)
-		switch {
-		case ref != nil && ref.UID == rs.UID:
-			owned = append(owned, p)
-		case ref == nil && sel.Matches(labels.Set(p.Labels)) && p.DeletionTimestamp == nil && rs.DeletionTimestamp == nil:
-			patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":%q,"name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}],"uid":%q}}`,
-				c.kind.gvk.GroupVersion().String(), c.kind.gvk.Kind, rs.Name, rs.UID, p.UID)
-			adopted, err := c.cfg.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, "application/strategic-merge-patch+json", []byte(patch), metav1.PatchOptions{})
-			if err == nil {
-				owned = append(owned, adopted)
-			} else if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return nil, fmt.Errorf("adopt pod %s: %w", p.Name, err)
-			}
-		}
-	}
-	return owned, nil
+	m := &podClaimer{client: c.cfg.Client, owner: rs, gvk: c.kind.gvk, sel: sel,
+		fresh: func(ctx context.Context) (metav1.Object, error) { return c.kind.fresh(ctx, rs.Namespace, rs.Name) }}
+	return m.claim(ctx, all)
 }
 
 func activePods(pods []*corev1.Pod) []*corev1.Pod {

@@ -34,6 +34,9 @@ func NewReplicationController(cfg ReplicaSetConfig) (*ReplicaSet, error) {
 			}
 			return out, err
 		},
+		fresh: func(ctx context.Context, ns, name string) (metav1.Object, error) {
+			return cfg.Client.CoreV1().ReplicationControllers(ns).Get(ctx, name, metav1.GetOptions{})
+		},
 		writeStatus: func(ctx context.Context, obj runtime.Object, st appsv1.ReplicaSetStatus) error {
 			next := obj.(*corev1.ReplicationController).DeepCopy()
 			next.Status = corev1.ReplicationControllerStatus{Replicas: st.Replicas, FullyLabeledReplicas: st.FullyLabeledReplicas,

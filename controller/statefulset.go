@@ -74,7 +74,24 @@ func NewStatefulSet(cfg StatefulSetConfig) (*StatefulSet, error) {
 			c.w.queue.Add(key)
 		}
 	}
-	for _, inf := range []cache.SharedIndexInformer{podInf.Informer(), revInf.Informer()} {
+	// An orphan pod may be adopted by the sets whose selector matches it.
+	onPod := func(obj any) {
+		owned(obj)
+		m, ok := metaOf(obj)
+		if !ok || metav1.GetControllerOfNoCopy(m) != nil {
+			return
+		}
+		sets, _ := c.sets.StatefulSets(m.GetNamespace()).List(labels.Everything())
+		for _, set := range sets {
+			if sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(m.GetLabels())) {
+				c.w.queue.Add(set.Namespace + "/" + set.Name)
+			}
+		}
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }, DeleteFunc: owned}); err != nil {
+		return nil, err
+	}
+	for _, inf := range []cache.SharedIndexInformer{revInf.Informer()} {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: owned, UpdateFunc: func(_, o any) { owned(o) }, DeleteFunc: owned}); err != nil {
 			return nil, err
 		}
@@ -272,11 +289,18 @@ func (c *StatefulSet) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	var pods []*corev1.Pod
-	for _, p := range all {
-		if ref := metav1.GetControllerOf(p); ref != nil && ref.UID == set.UID {
-			pods = append(pods, p)
-		}
+	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+	if err != nil {
+		return nil // invalid selectors are rejected by validation
+	}
+	claimer := &podClaimer{client: c.cfg.Client, owner: set, gvk: statefulSetKind, sel: sel,
+		filter: func(p *corev1.Pod) bool { _, ok := podOrdinal(set, p); return ok },
+		fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.cfg.Client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+		}}
+	pods, err := claimer.claim(ctx, all)
+	if err != nil {
+		return fmt.Errorf("statefulset %s: claim pods: %w", key, err)
 	}
 	revs, err := ownedRevisions(c.revs, set)
 	if err != nil {

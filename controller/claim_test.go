@@ -1,0 +1,118 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestPodClaimer(t *testing.T) {
+	set := testSet(2, appsv1.OrderedReadyPodManagement)
+	mine := *metav1.NewControllerRef(set, statefulSetKind)
+	other := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "x", UID: "uid-x", Controller: ptrTo(true)}
+	pod := func(name string, lbl map[string]string, refs ...metav1.OwnerReference) *corev1.Pod {
+		p := readyPod("default", name, lbl, "node1", time.Now())
+		p.OwnerReferences = refs
+		return p
+	}
+	match := map[string]string{"app": "nginx"}
+	gone := pod("web-9", match)
+	gone.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	cases := []struct {
+		name      string
+		pod       *corev1.Pod
+		deleting  bool   // the owner has a deletionTimestamp
+		freshUID  string // the owner read afresh ("" = same)
+		claimed   bool
+		wantOwner string // the pod's controller UID afterwards ("" = none)
+		wantErr   string
+	}{
+		{name: "owned and matching", pod: pod("web-0", match, mine), claimed: true, wantOwner: "uid-web"},
+		{name: "orphan adopted", pod: pod("web-1", match), claimed: true, wantOwner: "uid-web"},
+		{name: "orphan not a member by name", pod: pod("other-1", match)},
+		{name: "orphan not matching", pod: pod("web-1", map[string]string{"app": "db"})},
+		{name: "orphan being deleted", pod: gone},
+		{name: "owned, labels changed: released", pod: pod("web-1", map[string]string{"app": "db"}, mine)},
+		{name: "someone else's", pod: pod("web-1", match, other), wantOwner: "uid-x"},
+		{name: "owner being deleted adopts nothing", pod: pod("web-1", match), deleting: true},
+		{name: "owner being deleted releases nothing", pod: pod("web-1", map[string]string{"app": "db"}, mine), deleting: true, wantOwner: "uid-web"},
+		{name: "owner recreated: no adoption", pod: pod("web-1", match), freshUID: "uid-new", wantErr: "original default/web is gone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			owner := set.DeepCopy()
+			if tc.deleting {
+				owner.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+			}
+			stored := owner.DeepCopy()
+			if tc.freshUID != "" {
+				stored.UID = types.UID(tc.freshUID)
+			}
+			f := newFakeCluster(stored, tc.pod)
+			ctx := context.Background()
+			m := &podClaimer{client: f.client, owner: owner, gvk: statefulSetKind, sel: labels.SelectorFromSet(match),
+				filter: func(p *corev1.Pod) bool { _, ok := podOrdinal(owner, p); return ok },
+				fresh: func(ctx context.Context) (metav1.Object, error) {
+					return f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+				}}
+			got, err := m.claim(ctx, []*corev1.Pod{tc.pod})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if (len(got) == 1) != tc.claimed {
+				t.Fatalf("claimed %v, want %v", names(got), tc.claimed)
+			}
+			after, err := f.client.CoreV1().Pods("default").Get(ctx, tc.pod.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner2 := ""
+			if ref := metav1.GetControllerOf(after); ref != nil {
+				owner2 = string(ref.UID)
+				if ref.UID == set.UID && (ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion || ref.Kind != "StatefulSet") {
+					t.Errorf("adopted with %+v, want a blocking StatefulSet controller ref", ref)
+				}
+			}
+			if owner2 != tc.wantOwner {
+				t.Fatalf("controller afterwards %q, want %q (refs %+v)", owner2, tc.wantOwner, after.OwnerReferences)
+			}
+		})
+	}
+}
+
+// An orphan web-0 is adopted rather than replaced, and a pod relabelled
+// out of the selector is released and replaced.
+func TestStatefulSetAdoptsAndReleases(t *testing.T) {
+	set := testSet(2, appsv1.ParallelPodManagement)
+	set.Spec.VolumeClaimTemplates = nil
+	orphan := setPod(0, "", true)
+	relabelled := setPod(1, "", true)
+	relabelled.Labels = map[string]string{"app": "debug"}
+	relabelled.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(set, statefulSetKind)}
+	f := newFakeCluster(set, orphan, relabelled)
+	c, err := NewStatefulSet(StatefulSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	eventually(t, "web-0 adopted", func() bool {
+		p, err := f.client.CoreV1().Pods("default").Get(ctx, "web-0", metav1.GetOptions{})
+		ref := (*metav1.OwnerReference)(nil)
+		if err == nil {
+			ref = metav1.GetControllerOf(p)
+		}
+		return ref != nil && ref.UID == set.UID && p.UID == orphan.UID
+	})
+	eventually(t, "web-1 released", func() bool {
+		p, err := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
+		return err == nil && p.Labels["app"] == "debug" && len(p.OwnerReferences) == 0
+	})
+}
