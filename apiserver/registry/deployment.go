@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -170,7 +171,7 @@ func statefulSetBehaviour(r *Resource) {
 		return append(validateTemplate(s.Spec.Selector, tmpl, field.NewPath("spec")), validateReplicas(s.Spec.Replicas)...)
 	}
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
-		return immutableSelector(obj.(*appsv1.StatefulSet).Spec.Selector, old.(*appsv1.StatefulSet).Spec.Selector)
+		return validateStatefulSetUpdate(obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))
 	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
@@ -190,6 +191,25 @@ func statefulSetBehaviour(r *Resource) {
 			return []interface{}{s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, desired), age(s.CreationTimestamp), names, images}, nil
 		},
 	}
+}
+
+// validateStatefulSetUpdate is upstream's ValidateStatefulSetUpdate: only
+// the listed spec fields may change (the selector, serviceName,
+// volumeClaimTemplates, podManagementPolicy … may not), reported as one
+// Forbidden error on spec with kube-apiserver's text.
+func validateStatefulSetUpdate(cur, old *appsv1.StatefulSet) field.ErrorList {
+	spec := cur.Spec.DeepCopy()
+	spec.Replicas = old.Spec.Replicas
+	spec.Template = old.Spec.Template
+	spec.UpdateStrategy = old.Spec.UpdateStrategy
+	spec.MinReadySeconds = old.Spec.MinReadySeconds
+	spec.Ordinals = old.Spec.Ordinals
+	spec.RevisionHistoryLimit = old.Spec.RevisionHistoryLimit
+	spec.PersistentVolumeClaimRetentionPolicy = old.Spec.PersistentVolumeClaimRetentionPolicy
+	if !apiequality.Semantic.DeepEqual(*spec, old.Spec) {
+		return field.ErrorList{field.Forbidden(field.NewPath("spec"), "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")}
+	}
+	return nil
 }
 
 func daemonSetBehaviour(r *Resource) {

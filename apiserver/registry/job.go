@@ -2,13 +2,15 @@ package registry
 
 import (
 	"fmt"
-	"k8s.io/apimachinery/pkg/fields"
 	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -72,7 +74,7 @@ func jobBehaviour(r *Resource) {
 		return errs
 	}
 	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
-		return immutableSelector(obj.(*batchv1.Job).Spec.Selector, old.(*batchv1.Job).Spec.Selector)
+		return validateJobSpecUpdate(obj.(*batchv1.Job), old.(*batchv1.Job))
 	}
 	r.FieldSet = func(obj runtime.Object) fields.Set {
 		return fields.Set{"status.successful": fmt.Sprint(obj.(*batchv1.Job).Status.Succeeded)}
@@ -244,4 +246,65 @@ func replicationControllerBehaviour(r *Resource) {
 				names, images, mapSelectorString(rc.Spec.Selector)}, nil
 		},
 	}
+}
+
+// validateJobSpecUpdate is upstream's ValidateJobSpecUpdate: the selector,
+// completionMode, podFailurePolicy, backoffLimitPerIndex, managedBy and
+// successPolicy are immutable; completions too, except that an Indexed
+// Job may change it in tandem with parallelism (elastic Indexed Jobs);
+// the template is immutable except, for a suspended Job that never
+// started, its node affinity, nodeSelector, tolerations, scheduling gates,
+// labels and annotations.
+func validateJobSpecUpdate(cur, old *batchv1.Job) field.ErrorList {
+	spec, oldSpec := cur.Spec, old.Spec
+	p := field.NewPath("spec")
+	errs := validateJobCompletionsUpdate(spec, oldSpec, p.Child("completions"))
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.Selector, oldSpec.Selector, p.Child("selector"))...)
+	errs = append(errs, validateJobTemplateUpdate(cur, old, p)...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.CompletionMode, oldSpec.CompletionMode, p.Child("completionMode"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.PodFailurePolicy, oldSpec.PodFailurePolicy, p.Child("podFailurePolicy"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.BackoffLimitPerIndex, oldSpec.BackoffLimitPerIndex, p.Child("backoffLimitPerIndex"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.ManagedBy, oldSpec.ManagedBy, p.Child("managedBy"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(spec.SuccessPolicy, oldSpec.SuccessPolicy, p.Child("successPolicy"))...)
+	return errs
+}
+
+func validateJobCompletionsUpdate(spec, oldSpec batchv1.JobSpec, p *field.Path) field.ErrorList {
+	indexed := spec.CompletionMode != nil && *spec.CompletionMode == batchv1.IndexedCompletion
+	if !indexed {
+		return apivalidation.ValidateImmutableField(spec.Completions, oldSpec.Completions, p)
+	}
+	if apiequality.Semantic.DeepEqual(spec.Completions, oldSpec.Completions) || spec.Completions == nil {
+		return nil
+	}
+	if spec.Parallelism == nil || *spec.Completions != *spec.Parallelism {
+		return field.ErrorList{field.Invalid(p, spec.Completions, "can only be modified in tandem with spec.parallelism")}
+	}
+	return nil
+}
+
+func validateJobTemplateUpdate(cur, old *batchv1.Job, p *field.Path) field.ErrorList {
+	tmpl := &cur.Spec.Template
+	oldTmpl := &old.Spec.Template
+	suspended := old.Spec.Suspend != nil && *old.Spec.Suspend
+	if suspended && old.Status.StartTime == nil {
+		oldTmpl = oldTmpl.DeepCopy()
+		switch {
+		case tmpl.Spec.Affinity == nil && oldTmpl.Spec.Affinity != nil:
+			oldTmpl.Spec.Affinity.NodeAffinity = nil
+			if apiequality.Semantic.DeepEqual(*oldTmpl.Spec.Affinity, corev1.Affinity{}) {
+				oldTmpl.Spec.Affinity = nil
+			}
+		case tmpl.Spec.Affinity != nil && oldTmpl.Spec.Affinity == nil:
+			oldTmpl.Spec.Affinity = &corev1.Affinity{NodeAffinity: tmpl.Spec.Affinity.NodeAffinity}
+		case tmpl.Spec.Affinity != nil && oldTmpl.Spec.Affinity != nil:
+			oldTmpl.Spec.Affinity.NodeAffinity = tmpl.Spec.Affinity.NodeAffinity
+		}
+		oldTmpl.Spec.NodeSelector = tmpl.Spec.NodeSelector
+		oldTmpl.Spec.Tolerations = tmpl.Spec.Tolerations
+		oldTmpl.Annotations = tmpl.Annotations
+		oldTmpl.Labels = tmpl.Labels
+		oldTmpl.Spec.SchedulingGates = tmpl.Spec.SchedulingGates
+	}
+	return apivalidation.ValidateImmutableField(tmpl, oldTmpl, p.Child("template"))
 }

@@ -3,10 +3,14 @@ package registry
 import (
 	"strings"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // accessModes is upstream's GetAccessModesAsString (RWO,ROX,RWX,RWOP).
@@ -49,6 +53,9 @@ func persistentVolumeClaimBehaviour(r *Resource) {
 	}
 	r.PrepareForCreate = func(obj runtime.Object) {
 		obj.(*corev1.PersistentVolumeClaim).Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+	}
+	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
+		return validateClaimUpdate(obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim))
 	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
@@ -99,6 +106,9 @@ func persistentVolumeBehaviour(r *Resource) {
 	r.PrepareForCreate = func(obj runtime.Object) {
 		obj.(*corev1.PersistentVolume).Status = corev1.PersistentVolumeStatus{Phase: corev1.VolumePending}
 	}
+	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
+		return validateVolumeUpdate(obj.(*corev1.PersistentVolume), old.(*corev1.PersistentVolume))
+	}
 	r.Table = &Table{
 		Columns: []metav1.TableColumnDefinition{
 			nameCol,
@@ -131,6 +141,78 @@ func persistentVolumeBehaviour(r *Resource) {
 				v.Spec.StorageClassName, attributesClass(v.Spec.VolumeAttributesClassName), v.Status.Reason, age(v.CreationTimestamp), volumeModeString(v.Spec.VolumeMode)}, nil
 		},
 	}
+}
+
+// betaStorageClass is the claim annotation that preceded
+// spec.storageClassName.
+const betaStorageClass = "volume.beta.kubernetes.io/storage-class"
+
+// validateClaimUpdate is upstream's ValidatePersistentVolumeClaimUpdate:
+// the spec is immutable except volumeName (set once, by the binder),
+// storageClassName set from nil (the retroactive default class, or the
+// beta annotation's value), and for bound claims resources.requests
+// (expansion) and volumeAttributesClassName. A request may shrink back
+// only while it stays above status.capacity (recovery from a failed
+// expansion); volumeMode is immutable.
+func validateClaimUpdate(cur, old *corev1.PersistentVolumeClaim) field.ErrorList {
+	var errs field.ErrorList
+	spec, oldSpec := cur.Spec.DeepCopy(), old.Spec.DeepCopy()
+	if old.Spec.VolumeName == "" {
+		oldSpec.VolumeName = spec.VolumeName
+	}
+	oldAnn, hadAnn := old.Annotations[betaStorageClass]
+	newAnn, hasAnn := cur.Annotations[betaStorageClass]
+	switch {
+	case hadAnn && (!hasAnn || newAnn == oldAnn) && old.Spec.StorageClassName == nil &&
+		cur.Spec.StorageClassName != nil && *cur.Spec.StorageClassName == oldAnn:
+		spec.StorageClassName = nil
+	default:
+		if newAnn != oldAnn {
+			errs = append(errs, field.Invalid(field.NewPath("metadata", "annotations", betaStorageClass), newAnn, "field is immutable"))
+		}
+		if !hadAnn && (old.Spec.StorageClassName == nil || *old.Spec.StorageClassName == "") &&
+			cur.Spec.StorageClassName != nil && *cur.Spec.StorageClassName != "" {
+			spec.StorageClassName = oldSpec.StorageClassName
+		}
+	}
+	bound := cur.Status.Phase == corev1.ClaimBound
+	if bound && spec.Resources.Requests != nil {
+		spec.Resources.Requests[corev1.ResourceStorage] = old.Spec.Resources.Requests[corev1.ResourceStorage]
+	}
+	if bound && spec.VolumeAttributesClassName != nil {
+		spec.VolumeAttributesClassName = oldSpec.VolumeAttributesClassName
+	}
+	if !apiequality.Semantic.DeepEqual(*spec, *oldSpec) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec"),
+			"spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims\n"+cmp.Diff(*oldSpec, *spec)))
+	}
+	oldSize := old.Spec.Resources.Requests[corev1.ResourceStorage]
+	newSize := cur.Spec.Resources.Requests[corev1.ResourceStorage]
+	statusSize := old.Status.Capacity[corev1.ResourceStorage]
+	if newSize.Cmp(oldSize) < 0 && newSize.Cmp(statusSize) <= 0 {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "resources", "requests", "storage"), "field can not be less than status.capacity"))
+	}
+	return append(errs, apivalidation.ValidateImmutableField(cur.Spec.VolumeMode, old.Spec.VolumeMode, field.NewPath("volumeMode"))...)
+}
+
+// validateVolumeUpdate is upstream's ValidatePersistentVolumeUpdate: the
+// volume source is immutable (a CSI controllerExpandSecretRef may be
+// added), so are volumeMode and a node affinity once set.
+func validateVolumeUpdate(cur, old *corev1.PersistentVolume) field.ErrorList {
+	var errs field.ErrorList
+	src := cur.Spec.PersistentVolumeSource.DeepCopy()
+	if old.Spec.CSI != nil && old.Spec.CSI.ControllerExpandSecretRef == nil && src.CSI != nil {
+		src.CSI.ControllerExpandSecretRef = nil
+	}
+	if !apiequality.Semantic.DeepEqual(*src, old.Spec.PersistentVolumeSource) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "persistentvolumesource"),
+			"spec.persistentvolumesource is immutable after creation\n"+cmp.Diff(old.Spec.PersistentVolumeSource, *src)))
+	}
+	errs = append(errs, apivalidation.ValidateImmutableField(cur.Spec.VolumeMode, old.Spec.VolumeMode, field.NewPath("volumeMode"))...)
+	if old.Spec.NodeAffinity != nil {
+		errs = append(errs, apivalidation.ValidateImmutableField(cur.Spec.NodeAffinity, old.Spec.NodeAffinity, field.NewPath("nodeAffinity"))...)
+	}
+	return errs
 }
 
 func storageClassBehaviour(r *Resource) {
