@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +21,8 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/nanokube/nanokube/internal/volumematch"
 )
 
 // The annotations and finalizers of kube-controller-manager's volume
@@ -314,86 +316,33 @@ func (c *PersistentVolume) releaseClaimProtection(ctx context.Context, pvc *core
 	return nil
 }
 
-// volumeFits reports whether pv can hold pvc: class, access modes, volume
-// mode, selector and capacity.
-func volumeFits(pvc *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) bool {
-	if pv.Spec.StorageClassName != claimClass(pvc) {
-		return false
-	}
-	modes := map[corev1.PersistentVolumeAccessMode]bool{}
-	for _, m := range pv.Spec.AccessModes {
-		modes[m] = true
-	}
-	for _, m := range pvc.Spec.AccessModes {
-		if !modes[m] {
-			return false
-		}
-	}
-	mode := func(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {
-		if m == nil {
-			return corev1.PersistentVolumeFilesystem
-		}
-		return *m
-	}
-	if mode(pv.Spec.VolumeMode) != mode(pvc.Spec.VolumeMode) {
-		return false
-	}
-	if pvc.Spec.Selector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(pvc.Spec.Selector)
-		if err != nil || !sel.Matches(labels.Set(pv.Labels)) {
-			return false
-		}
-	}
-	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-	have := pv.Spec.Capacity[corev1.ResourceStorage]
-	return have.Cmp(want) >= 0
-}
-
-// findVolume is the binder's choice: a volume pre-bound to the claim, else
-// the smallest Available volume that fits.
+// findVolume is the binder's choice: a volume pre-bound to the claim
+// (by the user, or by the scheduler for a WaitForFirstConsumer claim),
+// else the smallest Available volume that fits. Like upstream's
+// delayBinding, a WaitForFirstConsumer claim never takes an unbound
+// volume here: the scheduler picks one reachable from the pod's node, or
+// the claim is provisioned there.
 func (c *PersistentVolume) findVolume(pvc *corev1.PersistentVolumeClaim) (*corev1.PersistentVolume, error) {
 	all, err := c.volumes.List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	var fit []*corev1.PersistentVolume
 	for _, pv := range all {
-		if pv.DeletionTimestamp != nil {
-			continue
-		}
-		if ref := pv.Spec.ClaimRef; ref != nil {
-			if ref.Namespace == pvc.Namespace && ref.Name == pvc.Name && (ref.UID == "" || ref.UID == pvc.UID) {
-				return pv, nil
-			}
-			continue
-		}
-		if pv.Status.Phase == corev1.VolumeAvailable || pv.Status.Phase == corev1.VolumePending || pv.Status.Phase == "" {
-			if volumeFits(pvc, pv) {
-				fit = append(fit, pv)
-			}
+		if ref := pv.Spec.ClaimRef; pv.DeletionTimestamp == nil && ref != nil &&
+			ref.Namespace == pvc.Namespace && ref.Name == pvc.Name && (ref.UID == "" || ref.UID == pvc.UID) {
+			return pv, nil
 		}
 	}
-	sort.Slice(fit, func(i, j int) bool {
-		a, b := fit[i].Spec.Capacity[corev1.ResourceStorage], fit[j].Spec.Capacity[corev1.ResourceStorage]
-		if d := a.Cmp(b); d != 0 {
-			return d < 0
-		}
-		return fit[i].Name < fit[j].Name
-	})
-	if len(fit) == 0 || (claimClass(pvc) != "" && c.waitsForConsumer(pvc)) {
+	if claimClass(pvc) != "" && c.delayBinding(pvc) {
 		return nil, nil
 	}
-	return fit[0], nil
+	return volumematch.Smallest(pvc, all, nil), nil
 }
 
-// waitsForConsumer: a claim of a WaitForFirstConsumer class binds only
-// once the scheduler chose its node.
-func (c *PersistentVolume) waitsForConsumer(pvc *corev1.PersistentVolumeClaim) bool {
+// delayBinding: the claim's class binds WaitForFirstConsumer.
+func (c *PersistentVolume) delayBinding(pvc *corev1.PersistentVolumeClaim) bool {
 	sc, err := c.classes.Get(claimClass(pvc))
-	if err != nil || sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
-		return false
-	}
-	return pvc.Annotations[annSelectedNode] == ""
+	return err == nil && sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
 }
 
 // bind is the binder's two writes: the volume's claimRef and phase, then

@@ -49,35 +49,6 @@ func newPVController(t *testing.T, dir string, objs ...runtime.Object) *fakeClus
 	return f
 }
 
-func TestVolumeFits(t *testing.T) {
-	empty := ""
-	pvc := testPVC("data", "2Gi", &empty)
-	if !volumeFits(pvc, testPV("a", "2Gi", "", nil)) {
-		t.Error("an equal capacity does not fit")
-	}
-	if volumeFits(pvc, testPV("a", "1Gi", "", nil)) {
-		t.Error("a smaller volume fits")
-	}
-	if volumeFits(pvc, testPV("a", "5Gi", "fast", nil)) {
-		t.Error("a volume of another class fits")
-	}
-	pvc.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
-	if volumeFits(pvc, testPV("a", "5Gi", "", nil)) {
-		t.Error("a volume without ReadWriteMany fits a ReadWriteMany claim")
-	}
-	pvc.Spec.AccessModes = nil
-	block := corev1.PersistentVolumeBlock
-	pvc.Spec.VolumeMode = &block
-	if volumeFits(pvc, testPV("a", "5Gi", "", nil)) {
-		t.Error("a Filesystem volume fits a Block claim")
-	}
-	pvc.Spec.VolumeMode = nil
-	pvc.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "db"}}
-	if volumeFits(pvc, testPV("a", "5Gi", "", map[string]string{"tier": "web"})) || !volumeFits(pvc, testPV("a", "5Gi", "", map[string]string{"tier": "db"})) {
-		t.Error("the selector is not honoured")
-	}
-}
-
 func TestBinderPicksSmallestFittingVolume(t *testing.T) {
 	empty := ""
 	f := newPVController(t, "", testPV("big", "10Gi", "", nil), testPV("small", "1Gi", "", nil), testPV("right", "3Gi", "", nil), testPVC("data", "2Gi", &empty))
@@ -194,4 +165,39 @@ func TestClaimProtectionWaitsForPods(t *testing.T) {
 		got, _ := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "data", metav1.GetOptions{})
 		return !slices.Contains(got.Finalizers, finalizerPVC)
 	})
+}
+
+// A WaitForFirstConsumer claim takes a pre-created volume only when the
+// scheduler pre-bound it (claimRef, after checking the volume's node
+// affinity against the pod's node); with a selected node and no such
+// volume it is provisioned, never bound to a volume the node may not
+// reach.
+func TestWaitForFirstConsumerHonoursSchedulerChoice(t *testing.T) {
+	dir := t.TempDir()
+	std := DefaultStorageClass
+	elsewhere := testPV("pv-node2", "5Gi", std, nil)
+	elsewhere.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+		MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"node2"}}}}}}}
+	prebound := testPV("pv-mine", "5Gi", std, nil)
+	a, b := testPVC("a", "1Gi", &std), testPVC("b", "1Gi", &std)
+	a.Annotations = map[string]string{annSelectedNode: "node1"}
+	prebound.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "default", Name: "b", UID: b.UID}
+	// The class exists before the claims are seen (a claim of a class not
+	// yet known binds like an Immediate one, as upstream's does).
+	wffc, del := storagev1.VolumeBindingWaitForFirstConsumer, corev1.PersistentVolumeReclaimDelete
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: std}, Provisioner: HostPathProvisioner, VolumeBindingMode: &wffc, ReclaimPolicy: &del}
+	f := newPVController(t, dir, sc, elsewhere, prebound, a, b)
+	ctx := context.Background()
+	eventually(t, "b bound to the pre-bound volume", func() bool {
+		pvc, _ := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "b", metav1.GetOptions{})
+		return pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName == "pv-mine"
+	})
+	eventually(t, "a provisioned on node1", func() bool {
+		pvc, _ := f.client.CoreV1().PersistentVolumeClaims("default").Get(ctx, "a", metav1.GetOptions{})
+		return pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName == "pvc-uid-a"
+	})
+	pv, _ := f.client.CoreV1().PersistentVolumes().Get(ctx, "pv-node2", metav1.GetOptions{})
+	if pv.Spec.ClaimRef != nil {
+		t.Fatalf("pv-node2 (node2 only) bound to %+v", pv.Spec.ClaimRef)
+	}
 }

@@ -5,8 +5,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/klog/v2"
+
+	"github.com/nanokube/nanokube/internal/volumematch"
 )
 
 // verdict is why a node cannot run a pod. resolvable tells preemption
@@ -205,36 +206,9 @@ func matchesSelector(pod *corev1.Pod, n *corev1.Node) bool {
 	return false
 }
 
-var nodeSelectorOps = map[corev1.NodeSelectorOperator]selection.Operator{
-	corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn, corev1.NodeSelectorOpExists: selection.Exists,
-	corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist, corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
-}
-
 // termMatches is a NodeSelectorTerm: all of its expressions and fields
 // must match; an empty term matches nothing.
-func termMatches(term corev1.NodeSelectorTerm, n *corev1.Node) bool {
-	if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
-		return false
-	}
-	sel := labels.NewSelector()
-	for _, e := range term.MatchExpressions {
-		req, err := labels.NewRequirement(e.Key, nodeSelectorOps[e.Operator], e.Values)
-		if err != nil {
-			return false
-		}
-		sel = sel.Add(*req)
-	}
-	for _, f := range term.MatchFields {
-		if f.Key != "metadata.name" {
-			return false
-		}
-		req, err := labels.NewRequirement("metadata.name", nodeSelectorOps[f.Operator], f.Values)
-		if err != nil || !req.Matches(labels.Set{"metadata.name": n.Name}) {
-			return false
-		}
-	}
-	return sel.Matches(labels.Set(n.Labels))
-}
+var termMatches = volumematch.TermMatches
 
 func priorityOf(p *corev1.Pod) int32 {
 	if p.Spec.Priority != nil {

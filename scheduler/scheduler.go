@@ -287,7 +287,12 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 	// their volumes' node affinity then holds it to that node), like
 	// kube-scheduler's VolumeBinding PreBind.
 	if snap.volumes != nil && len(snap.volumes.delayed) > 0 {
-		return s.selectNode(ctx, snap.volumes, node)
+		for _, ni := range snap.nodes {
+			if ni.node.Name == node {
+				return s.selectNode(ctx, snap.volumes, ni.node)
+			}
+		}
+		return fmt.Errorf("schedule %s/%s: node %s left the snapshot", pod.Namespace, pod.Name, node)
 	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node

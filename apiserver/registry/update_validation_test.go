@@ -95,7 +95,9 @@ func TestStatefulSetUpdateValidation(t *testing.T) {
 		}), forbidden},
 		{"serviceName", sts(func(s *appsv1.StatefulSet) { s.Spec.ServiceName = "other" }), forbidden},
 		{"podManagementPolicy", sts(func(s *appsv1.StatefulSet) { s.Spec.PodManagementPolicy = appsv1.ParallelPodManagement }), forbidden},
-		{"selector", sts(func(s *appsv1.StatefulSet) { s.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}} }), forbidden},
+		{"selector", sts(func(s *appsv1.StatefulSet) {
+			s.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}}
+		}), forbidden},
 	})
 }
 
@@ -186,7 +188,9 @@ func TestClaimUpdateValidation(t *testing.T) {
 	})
 	other := "fast"
 	runUpdateCases(t, "PersistentVolumeClaim", bound, []updateCase{
-		{"expand", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi") }), ""},
+		{"expand", pvc(func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+		}), ""},
 		{"attributes class", pvc(func(c *corev1.PersistentVolumeClaim) { v := "gold"; c.Spec.VolumeAttributesClassName = &v }), ""},
 		{"shrink below capacity", pvc(func(c *corev1.PersistentVolumeClaim) {
 			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi")
@@ -215,7 +219,9 @@ func TestVolumeUpdateValidation(t *testing.T) {
 		MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"n1"}}}}}}}
 	runUpdateCases(t, "PersistentVolume", base, []updateCase{
 		{"capacity", pv(func(v *corev1.PersistentVolume) { v.Spec.Capacity[corev1.ResourceStorage] = resource.MustParse("2Gi") }), ""},
-		{"claimRef", pv(func(v *corev1.PersistentVolume) { v.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "default", Name: "data"} }), ""},
+		{"claimRef", pv(func(v *corev1.PersistentVolume) {
+			v.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "default", Name: "data"}
+		}), ""},
 		{"node affinity first set", pv(func(v *corev1.PersistentVolume) { v.Spec.NodeAffinity = affinity }), ""},
 		{"source", pv(func(v *corev1.PersistentVolume) { v.Spec.HostPath.Path = "/data/b" }),
 			"spec.persistentvolumesource: Forbidden: spec.persistentvolumesource is immutable after creation"},
