@@ -158,6 +158,25 @@ spec:
 		t.Errorf("VERSION after undo: web-0 %q web-2 %q", env("web-0"), env("web-2"))
 	}
 
+	// Status like kube-controller-manager's: the finished rollout made the
+	// update revision current; no conditions.
+	eventually(t, "statefulset status settled", 30*time.Second, func() (bool, string) {
+		out := k("get", "sts", "web", "-o", `jsonpath={.metadata.generation}={.status.observedGeneration} {.status.replicas} {.status.readyReplicas} {.status.availableReplicas} {.status.currentReplicas} {.status.updatedReplicas} {.status.collisionCount} {.status.currentRevision}={.status.updateRevision} [{.status.conditions}]`)
+		f := strings.Fields(out)
+		return len(f) == 8 && strings.Split(f[0], "=")[0] == strings.Split(f[0], "=")[1] && strings.Join(f[1:7], " ") == "3 3 3 3 3 0" &&
+			strings.Split(f[7], "=")[0] == strings.Split(f[7], "=")[1] && strings.HasSuffix(out, " []"), out
+	})
+
+	// Immutable fields: kube-apiserver's 422 Invalid with the field path.
+	r := l.kubectlResult(t, p, "patch", "sts", "web", "--type=json", "-p", `[{"op":"replace","path":"/spec/volumeClaimTemplates/0/spec/resources/requests/storage","value":"5Gi"}]`)
+	if want := `The StatefulSet "web" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden`; r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("changing volumeClaimTemplates: %s\nwant %q", r, want)
+	}
+	r = l.kubectlResult(t, p, "patch", "pvc", "www-web-0", "-p", `{"spec":{"accessModes":["ReadWriteMany"]}}`)
+	if want := `The PersistentVolumeClaim "www-web-0" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims`; r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("changing a bound claim's access modes: %s\nwant %q", r, want)
+	}
+
 	// Scale down: highest first, the claims stay.
 	pvPath := k("get", "pv", k("get", "pvc", "www-web-2", "-o", "jsonpath={.spec.volumeName}"), "-o", "jsonpath={.spec.hostPath.path}")
 	k("scale", "sts", "web", "--replicas=1")
