@@ -13,14 +13,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 )
 
-// podClaimer is upstream's PodControllerRefManager for one owner during
-// one sync: it keeps the pods the owner controls and that still match,
+// refManager is upstream's PodControllerRefManager for one owner during
+// one sync (and its ControllerRevision adoption): it keeps the pods the
+// owner controls and that still match,
 // adopts matching orphans (only while the owner, read afresh from the API
 // once, is the same object and not being deleted) and releases owned pods
 // that no longer match by removing its ownerReference.
-type podClaimer struct {
+type refManager struct {
 	client kubernetes.Interface
 	owner  metav1.Object
 	gvk    schema.GroupVersionKind
@@ -36,7 +38,7 @@ type podClaimer struct {
 }
 
 // canAdopt is upstream's RecheckDeletionTimestamp, done once per sync.
-func (m *podClaimer) canAdopt(ctx context.Context) error {
+func (m *refManager) canAdopt(ctx context.Context) error {
 	m.once.Do(func() {
 		cur, err := m.fresh(ctx)
 		switch {
@@ -51,14 +53,14 @@ func (m *podClaimer) canAdopt(ctx context.Context) error {
 	return m.adoptErr
 }
 
-func (m *podClaimer) matches(p *corev1.Pod) bool {
+func (m *refManager) matches(p *corev1.Pod) bool {
 	return m.sel.Matches(labels.Set(p.Labels)) && (m.filter == nil || m.filter(p))
 }
 
 // claim returns the pods the owner controls after adopting and releasing;
 // the error joins the adoptions and releases that failed (the pods that
 // could be claimed are still returned, as upstream's ClaimPods does).
-func (m *podClaimer) claim(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+func (m *refManager) claim(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Pod, error) {
 	var owned []*corev1.Pod
 	var errs []error
 	for _, p := range pods {
@@ -73,7 +75,7 @@ func (m *podClaimer) claim(ctx context.Context, pods []*corev1.Pod) ([]*corev1.P
 	return owned, errors.Join(errs...)
 }
 
-func (m *podClaimer) claimOne(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
+func (m *refManager) claimOne(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
 	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
 		if ref.UID != m.owner.GetUID() {
 			return nil, nil // someone else's
@@ -98,7 +100,7 @@ func (m *podClaimer) claimOne(ctx context.Context, p *corev1.Pod) (*corev1.Pod, 
 
 // adopt makes the owner the pod's controller with a strategic merge patch
 // whose uid guards against a pod recreated under the same name.
-func (m *podClaimer) adopt(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
+func (m *refManager) adopt(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
 	if err := m.canAdopt(ctx); err != nil {
 		return nil, fmt.Errorf("can't adopt Pod %v/%v (%v): %w", p.Namespace, p.Name, p.UID, err)
 	}
@@ -113,11 +115,39 @@ func (m *podClaimer) adopt(ctx context.Context, p *corev1.Pod) (*corev1.Pod, err
 
 // release drops the owner's reference from the pod; a pod that is gone or
 // was recreated (the uid no longer matches: 422) needs nothing.
-func (m *podClaimer) release(ctx context.Context, p *corev1.Pod) error {
+func (m *refManager) release(ctx context.Context, p *corev1.Pod) error {
 	patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, m.owner.GetUID(), p.UID)
 	_, err := m.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err == nil || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
 		return nil
 	}
 	return fmt.Errorf("release pod %s/%s: %w", p.Namespace, p.Name, err)
+}
+
+// adoptRevisions is upstream's AdoptOrphanRevisions: ControllerRevisions
+// of the owner's namespace that match its selector and have no controller
+// become the owner's (after the same fresh check as pods).
+func (m *refManager) adoptRevisions(ctx context.Context, lister appslisters.ControllerRevisionLister) error {
+	if m.owner.GetDeletionTimestamp() != nil {
+		return nil
+	}
+	all, err := lister.ControllerRevisions(m.owner.GetNamespace()).List(m.sel)
+	if err != nil {
+		return err
+	}
+	for _, cr := range all {
+		if metav1.GetControllerOfNoCopy(cr) != nil || cr.DeletionTimestamp != nil {
+			continue
+		}
+		if err := m.canAdopt(ctx); err != nil {
+			return fmt.Errorf("can't adopt ControllerRevision %v/%v (%v): %w", cr.Namespace, cr.Name, cr.UID, err)
+		}
+		patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":%q,"name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}],"uid":%q}}`,
+			m.gvk.GroupVersion().String(), m.gvk.Kind, m.owner.GetName(), m.owner.GetUID(), cr.UID)
+		_, err := m.client.AppsV1().ControllerRevisions(cr.Namespace).Patch(ctx, cr.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("adopt controller revision %s/%s: %w", cr.Namespace, cr.Name, err)
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -57,7 +58,7 @@ func TestPodClaimer(t *testing.T) {
 			}
 			f := newFakeCluster(stored, tc.pod)
 			ctx := context.Background()
-			m := &podClaimer{client: f.client, owner: owner, gvk: statefulSetKind, sel: labels.SelectorFromSet(match),
+			m := &refManager{client: f.client, owner: owner, gvk: statefulSetKind, sel: labels.SelectorFromSet(match),
 				filter: func(p *corev1.Pod) bool { _, ok := podOrdinal(owner, p); return ok },
 				fresh: func(ctx context.Context) (metav1.Object, error) {
 					return f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
@@ -115,4 +116,39 @@ func TestStatefulSetAdoptsAndReleases(t *testing.T) {
 		p, err := f.client.CoreV1().Pods("default").Get(ctx, "web-1", metav1.GetOptions{})
 		return err == nil && p.Labels["app"] == "debug" && len(p.OwnerReferences) == 0
 	})
+}
+
+// An orphan ControllerRevision of the set's template (a set deleted with
+// --cascade=orphan and made again) is adopted, not counted as a hash
+// collision.
+func TestStatefulSetAdoptsOrphanRevision(t *testing.T) {
+	set := testSet(1, appsv1.OrderedReadyPodManagement)
+	set.Spec.VolumeClaimTemplates = nil
+	data, err := templatePatch(&set.Spec.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := revisionHash(data, nil)
+	orphan := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-" + hash, UID: "uid-rev",
+		Labels: map[string]string{"app": "nginx", "controller.kubernetes.io/hash": hash}}, Data: runtime.RawExtension{Raw: data}, Revision: 1}
+	f := newFakeCluster(set, orphan)
+	c, err := NewStatefulSet(StatefulSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	eventually(t, "revision adopted and the set's status naming it", func() bool {
+		cr, err := f.client.AppsV1().ControllerRevisions("default").Get(ctx, orphan.Name, metav1.GetOptions{})
+		s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+		ref := (*metav1.OwnerReference)(nil)
+		if err == nil {
+			ref = metav1.GetControllerOf(cr)
+		}
+		return ref != nil && ref.UID == set.UID && s.Status.UpdateRevision == orphan.Name
+	})
+	s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
+	if s.Status.CollisionCount != nil && *s.Status.CollisionCount != 0 {
+		t.Fatalf("collisionCount %d, want 0", *s.Status.CollisionCount)
+	}
 }

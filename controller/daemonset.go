@@ -161,13 +161,16 @@ func (c *DaemonSet) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil // invalid selectors are rejected by validation
 	}
-	claimer := &podClaimer{client: c.cfg.Client, owner: ds, gvk: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), sel: sel,
+	claimer := &refManager{client: c.cfg.Client, owner: ds, gvk: appsv1.SchemeGroupVersion.WithKind("DaemonSet"), sel: sel,
 		fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.cfg.Client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		}}
 	pods, err := claimer.claim(ctx, all)
 	if err != nil {
 		return fmt.Errorf("daemonset %s: claim pods: %w", key, err)
+	}
+	if err := claimer.adoptRevisions(ctx, c.revs); err != nil {
+		return fmt.Errorf("daemonset %s: %w", key, err)
 	}
 	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	revs, err := c.syncHistory(ctx, ds, hash)

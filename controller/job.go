@@ -128,7 +128,7 @@ func (c *Job) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil // invalid selectors are rejected by validation
 	}
-	claimer := &podClaimer{client: c.cfg.Client, owner: job, gvk: batchv1.SchemeGroupVersion.WithKind("Job"), sel: sel,
+	claimer := &refManager{client: c.cfg.Client, owner: job, gvk: batchv1.SchemeGroupVersion.WithKind("Job"), sel: sel,
 		fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.cfg.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
 		}}

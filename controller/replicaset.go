@@ -169,7 +169,7 @@ func (c *ReplicaSet) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, sel l
 	if err != nil {
 		return nil, err
 	}
-	m := &podClaimer{client: c.cfg.Client, owner: rs, gvk: c.kind.gvk, sel: sel,
+	m := &refManager{client: c.cfg.Client, owner: rs, gvk: c.kind.gvk, sel: sel,
 		fresh: func(ctx context.Context) (metav1.Object, error) { return c.kind.fresh(ctx, rs.Namespace, rs.Name) }}
 	return m.claim(ctx, all)
 }

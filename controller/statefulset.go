@@ -293,7 +293,7 @@ func (c *StatefulSet) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil // invalid selectors are rejected by validation
 	}
-	claimer := &podClaimer{client: c.cfg.Client, owner: set, gvk: statefulSetKind, sel: sel,
+	claimer := &refManager{client: c.cfg.Client, owner: set, gvk: statefulSetKind, sel: sel,
 		filter: func(p *corev1.Pod) bool { _, ok := podOrdinal(set, p); return ok },
 		fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.cfg.Client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
@@ -301,6 +301,9 @@ func (c *StatefulSet) sync(ctx context.Context, key string) error {
 	pods, err := claimer.claim(ctx, all)
 	if err != nil {
 		return fmt.Errorf("statefulset %s: claim pods: %w", key, err)
+	}
+	if err := claimer.adoptRevisions(ctx, c.revs); err != nil {
+		return fmt.Errorf("statefulset %s: %w", key, err)
 	}
 	revs, err := ownedRevisions(c.revs, set)
 	if err != nil {

@@ -163,7 +163,7 @@ spec:
 	eventually(t, "statefulset status settled", 30*time.Second, func() (bool, string) {
 		out := k("get", "sts", "web", "-o", `jsonpath={.metadata.generation}={.status.observedGeneration} {.status.replicas} {.status.readyReplicas} {.status.availableReplicas} {.status.currentReplicas} {.status.updatedReplicas} {.status.collisionCount} {.status.currentRevision}={.status.updateRevision} [{.status.conditions}]`)
 		f := strings.Fields(out)
-		return len(f) == 8 && strings.Split(f[0], "=")[0] == strings.Split(f[0], "=")[1] && strings.Join(f[1:7], " ") == "3 3 3 3 3 0" &&
+		return len(f) == 9 && strings.Split(f[0], "=")[0] == strings.Split(f[0], "=")[1] && strings.Join(f[1:7], " ") == "3 3 3 3 3 0" &&
 			strings.Split(f[7], "=")[0] == strings.Split(f[7], "=")[1] && strings.HasSuffix(out, " []"), out
 	})
 
