@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -150,5 +151,66 @@ func TestStatefulSetAdoptsOrphanRevision(t *testing.T) {
 	s, _ := f.client.AppsV1().StatefulSets("default").Get(ctx, "web", metav1.GetOptions{})
 	if s.Status.CollisionCount != nil && *s.Status.CollisionCount != 0 {
 		t.Fatalf("collisionCount %d, want 0", *s.Status.CollisionCount)
+	}
+}
+
+// A ReplicaSet adopts a matching orphan instead of creating a pod, and a
+// pod relabelled out of its selector is released and replaced.
+func TestWorkloadsAdoptAndRelease(t *testing.T) {
+	lbl := map[string]string{"app": "web"}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "rs", UID: "uid-rs"}, Spec: appsv1.ReplicaSetSpec{
+		Replicas: ptrTo(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: lbl},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img"}}}}}}
+	orphan := readyPod("default", "orphan", lbl, "node1", time.Now())
+	moved := readyPod("default", "moved", map[string]string{"app": "debug"}, "node1", time.Now())
+	moved.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}
+	f := newFakeCluster(rs, orphan, moved)
+	c, err := NewReplicaSet(ReplicaSetConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	eventually(t, "orphan adopted, moved released, one pod created", func() bool {
+		pods, _ := f.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		owned := 0
+		for _, p := range pods.Items {
+			ref := metav1.GetControllerOf(&p)
+			switch {
+			case p.Name == "moved" && ref != nil:
+				return false
+			case ref != nil && ref.UID == rs.UID:
+				owned++
+			}
+		}
+		o, _ := f.client.CoreV1().Pods("default").Get(ctx, "orphan", metav1.GetOptions{})
+		return owned == 2 && len(pods.Items) == 3 && metav1.GetControllerOf(o) != nil
+	})
+}
+
+// A Job adopts a running orphan that carries its selector's labels and
+// counts it as active instead of starting another pod.
+func TestJobAdoptsOrphan(t *testing.T) {
+	sel := map[string]string{batchv1.ControllerUidLabel: "uid-job"}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "work", UID: "uid-job"}, Spec: batchv1.JobSpec{
+		Parallelism: ptrTo(int32(1)), Completions: ptrTo(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: sel},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "img"}}}}}}
+	orphan := readyPod("default", "work-x", sel, "node1", time.Now())
+	f := newFakeCluster(job, orphan)
+	c, err := NewJob(JobConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	eventually(t, "orphan adopted and active", func() bool {
+		p, _ := f.client.CoreV1().Pods("default").Get(ctx, "work-x", metav1.GetOptions{})
+		j, _ := f.client.BatchV1().Jobs("default").Get(ctx, "work", metav1.GetOptions{})
+		ref := metav1.GetControllerOf(p)
+		return ref != nil && ref.UID == job.UID && ref.Kind == "Job" && j.Status.Active == 1
+	})
+	if pods, _ := f.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
+		t.Fatalf("%d pods, want the adopted one only", len(pods.Items))
 	}
 }
