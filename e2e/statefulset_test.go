@@ -14,8 +14,11 @@ import (
 // with a volumeClaimTemplate on the default class "standard". Pods come up
 // in order with stable names, DNS records and claims; a deleted pod comes
 // back to its own data; a partitioned rollout updates only the ordinals
-// above the partition; scaling down keeps the claims; deleting a claim of
-// reclaimPolicy Delete removes its directory.
+// above the partition; the status is kube-controller-manager's; changing
+// immutable fields is a 422; scaling down keeps the claims; deleting a
+// claim of reclaimPolicy Delete removes its directory; a
+// WaitForFirstConsumer claim takes a pre-created volume only on the node
+// that volume is pinned to.
 func TestIntegrationStatefulSet(t *testing.T) {
 	l := theLab
 	const p = "e2e-sts"
@@ -197,4 +200,80 @@ spec:
 		out := k("get", "pv", "-o", "jsonpath={range .items[*]}{.spec.claimRef.name} {end}")
 		return os.IsNotExist(err) && !strings.Contains(out, "www-web-2"), out
 	})
+
+	// WaitForFirstConsumer with a pre-created local volume pinned to the
+	// second node: the pod goes where the volume is; a claim no volume
+	// fits (and whose class cannot provision) keeps its pod Pending with
+	// kube-scheduler's reason.
+	m02 := p + "-m02"
+	localDir := t.TempDir()
+	localManifest := filepath.Join(t.TempDir(), "local.yaml")
+	os.WriteFile(localManifest, []byte(`apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: local-m02}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  hostPath: {path: `+localDir+`}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [`+m02+`]}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: local-small}
+spec: {accessModes: [ReadWriteOnce], storageClassName: local, resources: {requests: {storage: 100Mi}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: local-big}
+spec: {accessModes: [ReadWriteOnce], storageClassName: local, resources: {requests: {storage: 5Gi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: local-user}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: `+busyboxRef+`, command: ["sh", "-c", "echo here > /data/f; sleep 3600"], volumeMounts: [{name: d, mountPath: /data}]}
+  volumes: [{name: d, persistentVolumeClaim: {claimName: local-small}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: local-stuck}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: `+busyboxRef+`, command: ["sleep", "3600"], volumeMounts: [{name: d, mountPath: /data}]}
+  volumes: [{name: d, persistentVolumeClaim: {claimName: local-big}}]
+`), 0o644)
+	if got := k("get", "node", m02, "-o", `jsonpath={.metadata.labels.kubernetes\.io/hostname}`); got != m02 {
+		t.Fatalf("node %s hostname label %q", m02, got)
+	}
+	k("apply", "-f", localManifest)
+	k("wait", "--for=condition=Ready", "pod/local-user", "--timeout=60s")
+	if got := k("get", "pod", "local-user", "-o", "jsonpath={.spec.nodeName}"); got != m02 {
+		t.Errorf("local-user on %q, its volume is on %s", got, m02)
+	}
+	if got := k("get", "pvc", "local-small", "-o", "jsonpath={.status.phase} {.spec.volumeName}"); got != "Bound local-m02" {
+		t.Errorf("local-small: %q, want bound to local-m02", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(localDir, "f")); err != nil || string(b) != "here\n" {
+		t.Errorf("file through the local volume: %q %v", b, err)
+	}
+	eventually(t, "local-stuck unschedulable with the volume binding reason", 30*time.Second, func() (bool, string) {
+		out := k("get", "events", "--field-selector=involvedObject.name=local-stuck,reason=FailedScheduling", "-o", "jsonpath={.items[*].message}")
+		return strings.Contains(out, "0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."), out
+	})
+	if got := k("get", "pod", "local-stuck", "-o", "jsonpath={.status.phase}/{.spec.nodeName}"); got != "Pending/" {
+		t.Errorf("local-stuck: %q, want Pending and unbound", got)
+	}
 }
