@@ -100,8 +100,8 @@ spec:
 	}
 	t.Log(k("get", "pvc,pv"))
 	// The pods were bound only after their claims: no mount ever failed.
-	if ev := k("get", "events", "--field-selector=reason=FailedMount", "-o", "name"); ev != "" {
-		t.Errorf("FailedMount events: %s", ev)
+	if ev := k("get", "events", "--field-selector=reason=FailedMount", "-o", `jsonpath={range .items[*]}{.involvedObject.name}: {.message} (first {.firstTimestamp}){"\n"}{end}`); ev != "" {
+		t.Errorf("FailedMount events:\n%s%s", ev, k("get", "pods,pvc,pv", "-o", "wide"))
 	}
 	if sc := k("get", "sc"); !strings.HasPrefix(sc, "NAME") || !strings.Contains(sc, "standard (default)   nanokube.io/hostpath   Delete          WaitForFirstConsumer   true") {
 		t.Errorf("kubectl get sc:\n%s", sc)

@@ -294,6 +294,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string) error {
 		}
 		return fmt.Errorf("schedule %s/%s: node %s left the snapshot", pod.Namespace, pod.Name, node)
 	}
+	if snap.volumes != nil && snap.volumes.binding {
+		return nil // the claim's status update brings the pod back
+	}
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node
 	s.cache.assume(assumed)

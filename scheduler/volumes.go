@@ -34,6 +34,11 @@ type podVolumes struct {
 	bound        []*corev1.PersistentVolume
 	delayed      []delayedClaim
 	volumes      []*corev1.PersistentVolume
+	// binding is set while a claim has its volume but is still Pending:
+	// the binder's second write (the claim's status) is on its way, and
+	// the pod is bound only after it, so the node agent finds the claim
+	// Bound.
+	binding bool
 }
 
 // delayedClaim is an unbound WaitForFirstConsumer claim and its class.
@@ -82,6 +87,7 @@ func (l volumeListers) podVolumes(pod *corev1.Pod) *podVolumes {
 				return pv
 			}
 			pv.bound = append(pv.bound, vol)
+			pv.binding = pv.binding || pvc.Status.Phase == corev1.ClaimPending
 			continue
 		}
 		class := ""

@@ -170,3 +170,22 @@ func TestVolumeBindingWaitForFirstConsumer(t *testing.T) {
 		t.Fatalf("claim dyn after PreBind: %+v (err %v), want selected node a", pvc.Annotations, err)
 	}
 }
+
+// A claim the binder has given its volume but not yet its Bound status
+// holds the pod back (the agent would find it not bound), still filtered
+// by the volume's node affinity.
+func TestVolumeBindingWaitsForBoundStatus(t *testing.T) {
+	halfway := wffcClaim("halfway", "local", "1Gi")
+	halfway.Spec.VolumeName = "pv-b"
+	halfway.Status.Phase = corev1.ClaimPending
+	done := wffcClaim("done", "local", "1Gi")
+	done.Spec.VolumeName = "pv-b2"
+	done.Status.Phase = corev1.ClaimBound
+	l := testListers(halfway, done, localPV("pv-b", "1Gi", "b"), localPV("pv-b2", "1Gi", "b"))
+	if v := l.podVolumes(claimPod("halfway")); !v.binding || len(v.bound) != 1 {
+		t.Errorf("claim with a volume, still Pending: binding %v bound %d, want to wait", v.binding, len(v.bound))
+	}
+	if v := l.podVolumes(claimPod("done")); v.binding || len(v.bound) != 1 {
+		t.Errorf("Bound claim: binding %v bound %d", v.binding, len(v.bound))
+	}
+}
