@@ -59,7 +59,11 @@ func newLab() (*lab, error) {
 	l := &lab{Lab: nl, binary: os.Getenv("NANOKUBE_BINARY")}
 	if l.binary == "" {
 		l.binary = filepath.Join(nl.Dir, "nanokube")
-		out, err := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,grpcnotrace", "-o", l.binary, "../cmd/nanokube").CombinedOutput()
+		// The same flags as `make build` (Makefile), so the suite tests the
+		// binary users get.
+		build := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs,grpcnotrace", "-ldflags", "-s -w", "-o", l.binary, "../cmd/nanokube")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("build nanokube: %w: %s", err, out)
 		}
