@@ -7,6 +7,7 @@ package value
 import (
 	"reflect"
 	"strconv"
+	"strings"
 )
 
 var anyType = reflect.TypeOf((*interface{})(nil)).Elem()
@@ -144,9 +145,9 @@ func appendTypeName(b []byte, t reflect.Type, qualified, elideFunc bool) []byte 
 		// nanokube's copy: reflect.Type.String instead of walking
 		// t.Method(i). A reachable reflect.Type.Method call makes the Go
 		// linker keep every exported method of every reachable type
-		// (third_party/README.md). Only the spelling of interface types in
-		// diff reports changes.
-		b = append(b, t.String()...)
+		// (third_party/README.md). The spelling is upstream's except that
+		// types in method signatures are never package-qualified.
+		b = append(b, strings.ReplaceAll(t.String(), "interface {", "interface{")...)
 	default:
 		panic("invalid kind: " + k.String())
 	}
