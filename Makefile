@@ -28,6 +28,8 @@ test: deps lint unit e2e
 
 unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	@# The patched copies in third_party/ (their own modules, outside ./...).
+	$(GO) test -count=1 github.com/urfave/cli/v2 github.com/google/go-cmp/cmp/internal/value
 
 e2e: build
 	NANOKUBE_BINARY=$(CURDIR)/bin/nanokube $(GO) test -count=1 -tags e2e -timeout $(E2E_TIMEOUT) -v ./e2e/
