@@ -378,6 +378,11 @@ spec:
 	has("describe sts", k("describe", "sts", "st"), "Replicas:", "2 desired", "Pods Status:", "Update Strategy:")
 	has("describe rc", k("describe", "rc", "rc"), "Replicas:", "2 current / 2 desired", "SuccessfulCreate")
 	has("describe ds", k("describe", "ds", "ds"), "Desired Number of Nodes Scheduled: 1", "SuccessfulCreate")
+	revs := k("get", "controllerrevisions")
+	if got := header(revs); got != "NAME CONTROLLER REVISION AGE" {
+		t.Errorf("get controllerrevisions header: %q", got)
+	}
+	has("get controllerrevisions", revs, "daemonset.apps/ds", "statefulset.apps/st")
 
 	// deletes: orphan keeps the ReplicaSet, foreground and background take
 	// the pods, force deletion is immediate, -l, --all, --wait.
