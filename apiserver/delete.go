@@ -191,7 +191,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, info *
 	if err != nil {
 		return err
 	}
-	lopts, err := s.listOptions(r)
+	lopts, err := s.listOptions(r, false)
 	if err != nil {
 		return err
 	}
