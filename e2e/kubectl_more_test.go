@@ -295,6 +295,13 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	if got := k("get", "volumeattachment", "va1", "-o", "jsonpath={.status.attached}"); got != "true" {
 		t.Errorf("attached after a status patch and a main-resource patch of status = %q, want true", got)
 	}
+	// Writes through subresources are recorded with their subresource.
+	if got := k("get", "deploy", "web", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.subresource} {end}"); !strings.Contains(got, "kubectl-patch/scale ") {
+		t.Errorf("deployment managedFields after a scale patch: %q", got)
+	}
+	if got := k("get", "volumeattachment", "va1", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.subresource} {end}"); !strings.Contains(got, "kubectl-patch/status ") {
+		t.Errorf("volumeattachment managedFields after a status patch: %q", got)
+	}
 	if got := header(k("get", "volumeattachments")); got != "NAME ATTACHER PV NODE ATTACHED AGE" {
 		t.Errorf("get volumeattachments header: %q", got)
 	}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,28 @@ func TestIntegrationKubectlVerbs(t *testing.T) {
 	}
 	if got := k("get", "deploy", "-o", "custom-columns=N:.metadata.name,R:.spec.replicas", "--no-headers"); strings.Join(strings.Fields(got), " ") != "web 2" {
 		t.Errorf("custom-columns: %q", got)
+	}
+
+	// Chunked lists: a continue token and remainingItemCount, the next
+	// page at the first page's resourceVersion.
+	var page1, page2 struct {
+		Metadata struct {
+			ResourceVersion    string `json:"resourceVersion"`
+			Continue           string `json:"continue"`
+			RemainingItemCount *int64 `json:"remainingItemCount"`
+		} `json:"metadata"`
+		Items []struct{ Metadata struct{ Name string } } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(k("get", "--raw", "/api/v1/namespaces?limit=1")), &page1); err != nil || len(page1.Items) != 1 || page1.Metadata.Continue == "" ||
+		page1.Metadata.RemainingItemCount == nil || *page1.Metadata.RemainingItemCount < 3 {
+		t.Errorf("first page of namespaces: %+v, %v", page1, err)
+	}
+	if err := json.Unmarshal([]byte(k("get", "--raw", "/api/v1/namespaces?limit=500&continue="+page1.Metadata.Continue)), &page2); err != nil ||
+		page1.Metadata.RemainingItemCount == nil || int64(len(page2.Items)) != *page1.Metadata.RemainingItemCount || page2.Metadata.ResourceVersion != page1.Metadata.ResourceVersion || page2.Metadata.Continue != "" {
+		t.Errorf("rest of the namespaces after %+v: %+v, %v", page1.Metadata, page2, err)
+	}
+	if r := l.kubectlResult(t, p, "get", "--raw", "/api/v1/namespaces?resourceVersionMatch=NotOlderThan"); r.code == 0 || !strings.Contains(r.stderr, "resourceVersionMatch is forbidden unless resourceVersion is provided") {
+		t.Errorf("resourceVersionMatch without resourceVersion: %s", r)
 	}
 
 	// Validation: unknown fields rejected like kube-apiserver (Strict), bad
