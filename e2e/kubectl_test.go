@@ -140,6 +140,12 @@ func TestIntegrationKubectlVerbs(t *testing.T) {
 	if r := l.kubectlResult(t, p, "get", "cm", "dry"); r.code == 0 {
 		t.Errorf("a server dry-run stored the object")
 	}
+	if out := k("delete", "cm", "owned", "--dry-run=server"); !strings.Contains(out, `configmap "owned" deleted (server dry run)`) {
+		t.Errorf("server dry-run delete: %q", out)
+	}
+	if r := l.kubectlResult(t, p, "get", "cm", "owned"); r.code != 0 {
+		t.Errorf("a server dry-run delete removed the object: %s", r)
+	}
 
 	// Discovery and OpenAPI.
 	res := k("api-resources")
