@@ -34,34 +34,43 @@ type fieldManagers struct {
 	tc       managedfields.TypeConverter // the kinds of k8s.io/api
 	tcExt    managedfields.TypeConverter // apiextensions.k8s.io (CustomResourceDefinition)
 	mu       sync.Mutex
-	managers map[schema.GroupVersionKind]*managedfields.FieldManager
+	managers map[managerKey]*managedfields.FieldManager
 }
 
-func (s *Server) fieldManager(res *registry.Resource) (*managedfields.FieldManager, error) {
+// managerKey names a field manager: one per kind and subresource, as in
+// kube-apiserver, so that a write through /status or /scale is recorded
+// with its subresource and owns its fields apart from the main resource's.
+type managerKey struct {
+	res         *registry.Resource
+	subresource string // "", "status", "scale"
+}
+
+func (s *Server) fieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
 	if res.Custom != nil {
-		return s.customFieldManager(res)
+		return s.customFieldManager(res, subresource)
 	}
 	f := &s.fm
 	f.once.Do(func() {
 		f.tc = applyconfigurations.NewTypeConverter(clientgoscheme.Scheme)
 		f.tcExt = extapply.NewTypeConverter(s.scheme)
-		f.managers = map[schema.GroupVersionKind]*managedfields.FieldManager{}
+		f.managers = map[managerKey]*managedfields.FieldManager{}
 	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	gvk := res.GroupVersionKind()
-	if m := f.managers[gvk]; m != nil {
+	key := managerKey{res, subresource}
+	if m := f.managers[key]; m != nil {
 		return m, nil
 	}
 	tc := f.tc
 	if gvk.Group == apiextensionsv1.GroupName {
 		tc = f.tcExt
 	}
-	m, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, gvk, gvk.GroupVersion(), "", nil)
+	m, err := managedfields.NewDefaultFieldManager(tc, s.scheme, s.scheme, s.scheme, gvk, gvk.GroupVersion(), subresource, nil)
 	if err != nil {
 		return nil, err
 	}
-	f.managers[gvk] = m
+	f.managers[key] = m
 	return m, nil
 }
 
@@ -88,7 +97,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 	if applied.GetName() != "" && applied.GetName() != info.name {
 		return badRequest("the name of the object (%s) does not match the name on the URL (%s)", applied.GetName(), info.name)
 	}
-	fm, err := s.fieldManager(res)
+	fm, err := s.fieldManager(res, "")
 	if err != nil {
 		return err
 	}
@@ -145,11 +154,12 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 
 // customFieldManager builds a custom resource's field manager from its
 // schema; it lives as long as the catalog snapshot that serves the resource.
-func (s *Server) customFieldManager(res *registry.Resource) (*managedfields.FieldManager, error) {
+func (s *Server) customFieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
 	snap := s.catalog.get()
 	snap.fmMu.Lock()
 	defer snap.fmMu.Unlock()
-	if m := snap.fm[res]; m != nil {
+	key := managerKey{res, subresource}
+	if m := snap.fm[key]; m != nil {
 		return m, nil
 	}
 	tc, err := managedfields.NewTypeConverter(openapi.CustomModels(res), false)
@@ -158,11 +168,11 @@ func (s *Server) customFieldManager(res *registry.Resource) (*managedfields.Fiel
 	}
 	conv := noneConverter{}
 	gvk := res.GroupVersionKind()
-	m, err := managedfields.NewDefaultCRDFieldManager(tc, conv, nopDefaulter{}, customCreater{res}, gvk, gvk.GroupVersion(), "", nil)
+	m, err := managedfields.NewDefaultCRDFieldManager(tc, conv, nopDefaulter{}, customCreater{res}, gvk, gvk.GroupVersion(), subresource, nil)
 	if err != nil {
 		return nil, err
 	}
-	snap.fm[res] = m
+	snap.fm[key] = m
 	return m, nil
 }
 
@@ -226,15 +236,16 @@ func toTyped(scheme *runtime.Scheme, res *registry.Resource, obj runtime.Object)
 
 // trackUpdate records a create, update or patch in managedFields as
 // kube-apiserver does (operation Update, the fieldManager parameter or
-// the user agent's first word as manager), so a later apply conflicts
-// with what was set this way. live is the stored object (nil: a create).
+// the user agent's first word as manager, the subresource written
+// through), so a later apply conflicts with what was set this way. live
+// is the stored object (nil: a create).
 // The in-process components skip it: they write most, read managedFields
 // never, and the conversion costs ≈ 40 µs per ConfigMap write.
-func (s *Server) trackUpdate(r *http.Request, res *registry.Resource, live, obj runtime.Object) runtime.Object {
+func (s *Server) trackUpdate(r *http.Request, res *registry.Resource, subresource string, live, obj runtime.Object) runtime.Object {
 	if userFrom(r.Context()) == loopbackUser {
 		return obj
 	}
-	fm, err := s.fieldManager(res)
+	fm, err := s.fieldManager(res, subresource)
 	if err != nil {
 		s.log.Debug("no field manager", "kind", res.GroupVersionKind(), "err", err)
 		return obj

@@ -28,7 +28,7 @@ type catalogSnapshot struct {
 	// fieldManagers of custom resources, built on first apply; a new
 	// snapshot starts without them (the schema may have changed).
 	fmMu sync.Mutex
-	fm   map[*registry.Resource]*managedfields.FieldManager
+	fm   map[managerKey]*managedfields.FieldManager
 }
 
 func newCatalog(builtin []*registry.Resource) *catalog {
@@ -50,7 +50,7 @@ func (c *catalog) publish() {
 	}
 	all = append(all, custom...)
 	snap := &catalogSnapshot{byGV: map[schema.GroupVersion]map[string]*registry.Resource{}, custom: custom,
-		fm: map[*registry.Resource]*managedfields.FieldManager{}}
+		fm: map[managerKey]*managedfields.FieldManager{}}
 	for _, r := range all {
 		if snap.byGV[r.GroupVersion] == nil {
 			snap.byGV[r.GroupVersion] = map[string]*registry.Resource{}

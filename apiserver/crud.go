@@ -119,7 +119,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info *requestInf
 	if err := s.pruneCustom(w, r, res, obj); err != nil {
 		return err
 	}
-	obj = s.trackUpdate(r, res, nil, obj)
+	obj = s.trackUpdate(r, res, "", nil, obj)
 	created, err := s.createObject(r, res, info.namespace, obj)
 	if err != nil {
 		return err
@@ -337,6 +337,9 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 		next = old.DeepCopyObject()
 		copyStatus(next, obj)
 		// Status writers change only the status.
+		if !isApply(r) {
+			next = s.trackUpdate(r, res, "status", old, next)
+		}
 	case "finalize":
 		next = old.DeepCopyObject()
 		copySpec(next, obj)
@@ -371,7 +374,7 @@ func (s *Server) updateObject(r *http.Request, res *registry.Resource, info *req
 			nm.SetGeneration(om.GetGeneration() + 1)
 		}
 		if !isApply(r) { // apply recorded its own managedFields
-			next = s.trackUpdate(r, res, old, next)
+			next = s.trackUpdate(r, res, info.trackAs, old, next)
 		}
 	}
 	nm, _ := meta.Accessor(next)

@@ -83,7 +83,8 @@ func (s *Server) deleteObject(r *http.Request, res *registry.Resource, ns, name 
 				return nil, 0, apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
 		}
-		if dryRun(r) {
+		// DeleteOptions carry dryRun in the body (client-go) or the query.
+		if dryRun(r) || slices.Contains(opts.DryRun, metav1.DryRunAll) {
 			return obj, http.StatusOK, nil
 		}
 		changed := false
@@ -191,7 +192,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, info *
 	if err != nil {
 		return err
 	}
-	lopts, err := s.listOptions(r)
+	lopts, err := s.listOptions(r, false)
 	if err != nil {
 		return err
 	}

@@ -58,19 +58,19 @@ func TestJSONListFromCache(t *testing.T) {
 	res := s.resource(schema.GroupVersion{Version: "v1"}, "configmaps")
 	for _, opts := range []metav1.ListOptions{{}, {LabelSelector: "n=1"}, {Limit: 2}, {FieldSelector: "metadata.name=cm-3"}, {LabelSelector: "n=none"}} {
 		for round := range 2 { // cold, then warm cache
-			stored, rev, cont, err := s.listStored(res, "default", &opts)
+			stored, page, err := s.listStored(res, "default", &opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			fast := httptest.NewRecorder()
-			if err := s.writeJSONList(fast, res, stored, rev, cont); err != nil {
+			if err := s.writeJSONList(fast, res, stored, page); err != nil {
 				t.Fatal(err)
 			}
 			objs, _, _, err := s.listObjects(res, "default", &opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			list, err := s.typedList(res, objs, rev, cont)
+			list, err := s.typedList(res, objs, page)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestJSONListFromCache(t *testing.T) {
 				t.Fatalf("%+v round %d:\nfrom cache: %s\nencoded:    %s", opts, round, fast.Body, slow.Body)
 			}
 			fastPB := httptest.NewRecorder()
-			if done, err := s.writeProtobufList(fastPB, res, stored, rev, cont); !done || err != nil {
+			if done, err := s.writeProtobufList(fastPB, res, stored, page); !done || err != nil {
 				t.Fatal(done, err)
 			}
 			req := httptest.NewRequest("GET", "/api/v1/configmaps", nil)

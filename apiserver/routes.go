@@ -20,6 +20,9 @@ type requestInfo struct {
 	name        string
 	subresource string
 	proxyPath   string // what follows .../proxy, for the proxy subresource
+	// trackAs is the subresource managedFields record for a write that
+	// goes through the main resource's path (scale).
+	trackAs string
 }
 
 func (s *Server) routes() http.Handler {

@@ -156,7 +156,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info *reques
 			return err
 		}
 		sub := *info
-		sub.subresource = ""
+		sub.subresource, sub.trackAs = "", "scale"
 		updated, _, err := s.updateObject(r, res, &sub, next)
 		if apierrors.IsConflict(err) && want.ResourceVersion == "" {
 			continue

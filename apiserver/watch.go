@@ -124,7 +124,7 @@ func (ws *watchStream) send(typ watch.EventType, obj runtime.Object) error {
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
 	res := info.res
-	opts, err := s.listOptions(r)
+	opts, err := s.listOptions(r, true)
 	if err != nil {
 		return err
 	}
@@ -162,11 +162,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	rv := opts.ResourceVersion
 	sendInitial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
 	if rv == "" || rv == "0" || sendInitial {
-		objs, rev, _, err := s.listStored(res, info.namespace, &metav1.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: andNameString(opts.FieldSelector, info.name)})
+		objs, page, err := s.listStored(res, info.namespace, &metav1.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: andNameString(opts.FieldSelector, info.name)})
 		if err != nil {
 			return err
 		}
-		initial, from = objs, rev
+		initial, from = objs, page.rev
 		if rv != "" && rv != "0" && !sendInitial {
 			initial = nil
 		}

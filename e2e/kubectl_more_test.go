@@ -295,6 +295,13 @@ func TestIntegrationKubectlMore(t *testing.T) {
 	if got := k("get", "volumeattachment", "va1", "-o", "jsonpath={.status.attached}"); got != "true" {
 		t.Errorf("attached after a status patch and a main-resource patch of status = %q, want true", got)
 	}
+	// Writes through subresources are recorded with their subresource.
+	if got := k("get", "deploy", "web", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.subresource} {end}"); !strings.Contains(got, "kubectl-patch/scale ") {
+		t.Errorf("deployment managedFields after a scale patch: %q", got)
+	}
+	if got := k("get", "volumeattachment", "va1", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.subresource} {end}"); !strings.Contains(got, "kubectl-patch/status ") {
+		t.Errorf("volumeattachment managedFields after a status patch: %q", got)
+	}
 	if got := header(k("get", "volumeattachments")); got != "NAME ATTACHER PV NODE ATTACHED AGE" {
 		t.Errorf("get volumeattachments header: %q", got)
 	}
@@ -378,6 +385,11 @@ spec:
 	has("describe sts", k("describe", "sts", "st"), "Replicas:", "2 desired", "Pods Status:", "Update Strategy:")
 	has("describe rc", k("describe", "rc", "rc"), "Replicas:", "2 current / 2 desired", "SuccessfulCreate")
 	has("describe ds", k("describe", "ds", "ds"), "Desired Number of Nodes Scheduled: 1", "SuccessfulCreate")
+	revs := k("get", "controllerrevisions")
+	if got := header(revs); got != "NAME CONTROLLER REVISION AGE" {
+		t.Errorf("get controllerrevisions header: %q", got)
+	}
+	has("get controllerrevisions", revs, "daemonset.apps/ds", "statefulset.apps/st")
 
 	// deletes: orphan keeps the ReplicaSet, foreground and background take
 	// the pods, force deletion is immediate, -l, --all, --wait.

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,28 @@ func TestIntegrationKubectlVerbs(t *testing.T) {
 		t.Errorf("custom-columns: %q", got)
 	}
 
+	// Chunked lists: a continue token and remainingItemCount, the next
+	// page at the first page's resourceVersion.
+	var page1, page2 struct {
+		Metadata struct {
+			ResourceVersion    string `json:"resourceVersion"`
+			Continue           string `json:"continue"`
+			RemainingItemCount *int64 `json:"remainingItemCount"`
+		} `json:"metadata"`
+		Items []struct{ Metadata struct{ Name string } } `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(k("get", "--raw", "/api/v1/namespaces?limit=1")), &page1); err != nil || len(page1.Items) != 1 || page1.Metadata.Continue == "" ||
+		page1.Metadata.RemainingItemCount == nil || *page1.Metadata.RemainingItemCount < 3 {
+		t.Errorf("first page of namespaces: %+v, %v", page1, err)
+	}
+	if err := json.Unmarshal([]byte(k("get", "--raw", "/api/v1/namespaces?limit=500&continue="+page1.Metadata.Continue)), &page2); err != nil ||
+		page1.Metadata.RemainingItemCount == nil || int64(len(page2.Items)) != *page1.Metadata.RemainingItemCount || page2.Metadata.ResourceVersion != page1.Metadata.ResourceVersion || page2.Metadata.Continue != "" {
+		t.Errorf("rest of the namespaces after %+v: %+v, %v", page1.Metadata, page2, err)
+	}
+	if r := l.kubectlResult(t, p, "get", "--raw", "/api/v1/namespaces?resourceVersionMatch=NotOlderThan"); r.code == 0 || !strings.Contains(r.stderr, "resourceVersionMatch is forbidden unless resourceVersion is provided") {
+		t.Errorf("resourceVersionMatch without resourceVersion: %s", r)
+	}
+
 	// Validation: unknown fields rejected like kube-apiserver (Strict), bad
 	// objects get 422 with the field path.
 	bad := filepath.Join(dir, "bad.yaml")
@@ -116,6 +139,12 @@ func TestIntegrationKubectlVerbs(t *testing.T) {
 	}
 	if r := l.kubectlResult(t, p, "get", "cm", "dry"); r.code == 0 {
 		t.Errorf("a server dry-run stored the object")
+	}
+	if out := k("delete", "cm", "owned", "--dry-run=server"); !strings.Contains(out, `configmap "owned" deleted (server dry run)`) {
+		t.Errorf("server dry-run delete: %q", out)
+	}
+	if r := l.kubectlResult(t, p, "get", "cm", "owned"); r.code != 0 {
+		t.Errorf("a server dry-run delete removed the object: %s", r)
 	}
 
 	// Discovery and OpenAPI.

@@ -27,6 +27,7 @@ var (
 	ErrExists    = errors.New("key already exists")
 	ErrConflict  = errors.New("revision precondition failed")
 	ErrCompacted = errors.New("revision has been compacted")
+	ErrFutureRev = errors.New("revision is newer than the store's")
 	ErrTooSlow   = errors.New("watcher fell too far behind")
 	ErrClosed    = errors.New("store is closed")
 )

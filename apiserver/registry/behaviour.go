@@ -107,5 +107,7 @@ func kubectlTables(r *Resource) {
 		resourceSliceBehaviour(r)
 	case "resource.k8s.io/DeviceClass", "resource.k8s.io/ResourceClaimTemplate":
 		nameAgeTable(r)
+	case "apps/ControllerRevision":
+		controllerRevisionBehaviour(r)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -62,6 +63,19 @@ func TestTableColumnsAreUpstreams(t *testing.T) {
 		{"", "Pod", "Name Ready Status Restarts Age *IP *Node *Nominated Node *Readiness Gates"},
 		{"apps", "Deployment", "Name Ready Up-to-date Available Age *Containers *Images *Selector"},
 		{"apps", "StatefulSet", "Name Ready Age *Containers *Images"},
+		{"apps", "ReplicaSet", "Name Desired Current Ready Age *Containers *Images *Selector"},
+		{"apps", "ControllerRevision", "Name Controller Revision Age"},
+		{"", "Namespace", "Name Status Age"},
+		{"", "ConfigMap", "Name Data Age"},
+		{"", "Secret", "Name Type Data Age"},
+		{"", "ServiceAccount", "Name Secrets Age"},
+		{"", "PersistentVolume", "Name Capacity Access Modes Reclaim Policy Status Claim StorageClass VolumeAttributesClass Reason Age *VolumeMode"},
+		{"", "PersistentVolumeClaim", "Name Status Volume Capacity Access Modes StorageClass VolumeAttributesClass Age *VolumeMode"},
+		{"storage.k8s.io", "StorageClass", "Name Provisioner ReclaimPolicy VolumeBindingMode AllowVolumeExpansion Age"},
+		{"networking.k8s.io", "NetworkPolicy", "Name Pod-Selector Age"},
+		{"rbac.authorization.k8s.io", "RoleBinding", "Name Role Age *Users *Groups *ServiceAccounts"},
+		{"rbac.authorization.k8s.io", "ClusterRoleBinding", "Name Role Age *Users *Groups *ServiceAccounts"},
+		{"scheduling.k8s.io", "PriorityClass", "Name Value Global-Default Age PreemptionPolicy"},
 		{"apps", "DaemonSet", "Name Desired Current Ready Up-to-date Available Node Selector Age *Containers *Images *Selector"},
 		{"batch", "Job", "Name Status Completions Duration Age *Containers *Images *Selector"},
 		{"batch", "CronJob", "Name Schedule Timezone Suspend Active Last Schedule Age *Containers *Images *Selector"},
@@ -145,6 +159,11 @@ func TestTableCells(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "x:1"}, {Name: "b", Image: "y:2"}}}}},
 			[]interface{}{"t", "a,b", "x:1,y:2", "app=web"}},
+		{"apps", "ControllerRevision", &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "ds-5d8f", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "ds", Controller: boolPtr(true)}}}, Revision: 2},
+			[]interface{}{"ds-5d8f", "daemonset.apps/ds", int64(2)}},
+		{"apps", "ControllerRevision", &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "loose"}, Revision: 1},
+			[]interface{}{"loose", "<none>", int64(1)}},
 	}
 	for _, c := range cases {
 		r := resourceByKind(t, c.group, c.kind)
