@@ -68,7 +68,7 @@ func (a *Agent) ephemeralStatuses(ctx context.Context, pod *corev1.Pod, st *podS
 		id := containerID(st.uid, ec.Name)
 		cs := corev1.ContainerStatus{Name: ec.Name, Image: ec.Image}
 		if img, err := a.cfg.Runtime.GetImage(ctx, ec.Image); err == nil {
-			cs.ImageID = img.Ref + "@" + img.Digest
+			cs.ImageID = statusImageID(img)
 		}
 		rt, err := a.cfg.Runtime.Inspect(ctx, id)
 		started := metav1.NewTime(st.startedAt[ec.Name].Truncate(time.Second))

@@ -3,9 +3,12 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,24 +29,31 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 		}
 		container = pod.Spec.Containers[0].Name
 	}
+	if opts.Previous {
+		// Like kubelet: the run in lastState, which is the latest one
+		// while the container waits for its restart.
+		notFound := apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod.Name))
+		cs := containerStatus(pod, container)
+		if cs == nil || cs.LastTerminationState.Terminated == nil {
+			return notFound
+		}
+		path := a.previousLogPath(string(pod.UID), container)
+		if cs.State.Waiting != nil {
+			path = a.LogPath(string(pod.UID), container)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return notFound
+		}
+		defer f.Close()
+		return writeLog(f, opts, w)
+	}
 	f, err := os.Open(a.LogPath(string(pod.UID), container))
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: ContainerCreating", container, pod.Name))
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	if opts.TailLines != nil {
-		if *opts.TailLines >= 0 {
-			data = lines.Last(data, int(*opts.TailLines))
-		}
-	}
-	if opts.LimitBytes != nil && int64(len(data)) > *opts.LimitBytes {
-		data = data[:*opts.LimitBytes]
-	}
-	if _, err := w.Write(data); err != nil || !opts.Follow {
+	if err := writeLog(f, opts, w); err != nil || !opts.Follow {
 		return err
 	}
 	flush := func() {
@@ -73,6 +83,53 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 		case <-t.C:
 		}
 	}
+}
+
+// containerStatus finds the status of a container (app, init or
+// ephemeral) in the pod's status.
+func containerStatus(pod *corev1.Pod, name string) *corev1.ContainerStatus {
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses, pod.Status.EphemeralContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// writeLog writes what is in f now, cut by tailLines and limitBytes.
+func writeLog(f *os.File, opts *corev1.PodLogOptions, w io.Writer) error {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	if opts.TailLines != nil && *opts.TailLines >= 0 {
+		data = lines.Last(data, int(*opts.TailLines))
+	}
+	if opts.LimitBytes != nil && int64(len(data)) > *opts.LimitBytes {
+		data = data[:*opts.LimitBytes]
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// previousLogPath is where the output of a container's run before the
+// current one is kept, for `kubectl logs --previous`.
+func (a *Agent) previousLogPath(uid, container string) string {
+	return filepath.Join(a.podDir(uid), "logs", container+".previous.log")
+}
+
+// rotateLog keeps the output of the container's last run as its previous
+// log before a new run starts, so that `kubectl logs` shows the current
+// run only and `--previous` the one before, like kubelet's per-restart
+// log files.
+func (a *Agent) rotateLog(uid, container string) error {
+	err := os.Rename(a.LogPath(uid, container), a.previousLogPath(uid, container))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keep the previous log of container %s: %w", container, err)
+	}
+	return nil
 }
 
 // PodFor returns the pod if this agent runs it.

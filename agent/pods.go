@@ -238,6 +238,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return nil
 	}
+	if err := a.rotateLog(st.uid, c.Name); err != nil {
+		return fmt.Errorf("start %s/%s: %w", st.key, c.Name, err)
+	}
 	if err := a.cfg.Runtime.Run(ctx, spec); err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
 		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)

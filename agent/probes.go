@@ -58,10 +58,10 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 					}
 				}
 				if err := a.probe(ctx, st, &c, p); err != nil {
+					// kubelet records every failed check; the event
+					// recorder folds repeats into one event with a count.
 					fails, oks = fails+1, 0
-					if fails >= p.FailureThreshold {
-						a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
-					}
+					a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
 				} else {
 					oks, fails = oks+1, 0
 				}
@@ -87,7 +87,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 				return true
 			}
 			if fails >= p.FailureThreshold {
-				a.restartUnhealthy(pod, st, c, "startup")
+				a.restartUnhealthy(pod, st, c, "startup", p)
 				return true
 			}
 			return false
@@ -112,7 +112,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 	if p := c.LivenessProbe; p != nil {
 		run("liveness", p, func(ok bool, fails int32) bool {
 			if fails >= p.FailureThreshold {
-				a.restartUnhealthy(pod, st, c, "liveness")
+				a.restartUnhealthy(pod, st, c, "liveness", p)
 				return true
 			}
 			return false
@@ -121,10 +121,14 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 }
 
 // restartUnhealthy kills a container whose liveness or startup probe
-// failed; its exit brings the usual restart.
-func (a *Agent) restartUnhealthy(pod *corev1.Pod, st *podState, c corev1.Container, kind string) {
+// failed; its exit brings the usual restart. The probe's own
+// terminationGracePeriodSeconds, when set, replaces the pod's (kubelet).
+func (a *Agent) restartUnhealthy(pod *corev1.Pod, st *podState, c corev1.Container, kind string, p *corev1.Probe) {
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, kind)
 	grace := time.Duration(st.grace) * time.Second
+	if p.TerminationGracePeriodSeconds != nil {
+		grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+	}
 	if err := a.stopContainer(context.Background(), pod, st, &c, containerID(st.uid, c.Name), grace); err != nil {
 		a.log.Info("stop unhealthy container", "pod", st.key, "container", c.Name, "err", err)
 	}

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nanokube/nanokube/runtime"
 )
 
 // podStatus computes the status kubelet would report.
@@ -31,7 +34,7 @@ func (a *Agent) podStatus(ctx context.Context, pod *corev1.Pod, st *podState) co
 		id := containerID(st.uid, c.Name)
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, RestartCount: st.restarts[c.Name]}
 		if img, err := a.cfg.Runtime.GetImage(ctx, c.Image); err == nil {
-			cs.ImageID = img.Ref + "@" + img.Digest
+			cs.ImageID = statusImageID(img)
 		}
 		if last := st.last[c.Name]; last != nil && st.restarts[c.Name] > 0 {
 			cs.LastTerminationState.Terminated = last
@@ -124,4 +127,17 @@ func stripTimes(s corev1.PodStatus) corev1.PodStatus {
 	}
 	s.StartTime = nil
 	return s
+}
+
+// statusImageID is a container status's imageID as kubelet on containerd
+// reports it: the image's repo digest (repository@manifest digest), or
+// the image ID (config digest) when the image has no manifest digest.
+func statusImageID(img runtime.Image) string {
+	switch {
+	case strings.Contains(img.Ref, "@"):
+		return img.Ref
+	case img.Target != "":
+		return imageRepo(img.Ref) + "@" + img.Target
+	}
+	return img.Digest
 }

@@ -48,3 +48,21 @@ func TestStatusOfAContainerThatDiedAgain(t *testing.T) {
 		t.Errorf("after the second exit: lastState %+v, want the first exit", cs.LastTerminationState)
 	}
 }
+
+// TestStatusImageID: imageID is the repo digest, as kubelet on containerd
+// reports it.
+func TestStatusImageID(t *testing.T) {
+	for _, c := range []struct {
+		img  runtime.Image
+		want string
+	}{
+		{runtime.Image{Ref: "nanokube.local/busybox:test", Digest: "sha256:cfg", Target: "sha256:man"}, "nanokube.local/busybox@sha256:man"},
+		{runtime.Image{Ref: "docker.io/library/app:1", Digest: "sha256:cfg", Target: "sha256:man"}, "docker.io/library/app@sha256:man"},
+		{runtime.Image{Ref: "127.0.0.1:5000/app@sha256:man", Digest: "sha256:cfg", Target: "sha256:man"}, "127.0.0.1:5000/app@sha256:man"},
+		{runtime.Image{Ref: "localhost:5000/app:v1", Digest: "sha256:cfg"}, "sha256:cfg"},
+	} {
+		if got := statusImageID(c.img); got != c.want {
+			t.Errorf("statusImageID(%+v) = %q, want %q", c.img, got, c.want)
+		}
+	}
+}
