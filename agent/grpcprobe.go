@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -31,8 +33,11 @@ func (a *Agent) grpcProbe(ctx context.Context, st *podState, g *corev1.GRPCActio
 	defer conn.Close()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded:
 			return fmt.Errorf("timeout: health rpc did not complete within %v", timeout)
+		case status.Code(err) == codes.Unimplemented:
+			return fmt.Errorf("this server does not implement the grpc health protocol (grpc.health.v1.Health): %s", status.Convert(err).Message())
 		}
 		return fmt.Errorf("error: health rpc probe failed: %w", err)
 	}

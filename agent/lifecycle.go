@@ -91,7 +91,9 @@ func (a *Agent) postStart(ctx context.Context, pod *corev1.Pod, st *podState, c 
 	if err == nil {
 		return true
 	}
-	a.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", msg)
+	// Like kubelet, the hook's message goes to the waiting state only,
+	// not into an event where a secret could leak.
+	a.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
 	a.recorder.Event(pod, corev1.EventTypeNormal, "Killing", "FailedPostStartHook")
 	if err := a.stopContainer(ctx, pod, st, c, containerID(st.uid, c.Name), time.Duration(st.grace)*time.Second); err != nil {
 		a.log.Info("stop container after its postStart hook failed", "pod", st.key, "container", c.Name, "err", err)

@@ -228,7 +228,11 @@ func (a *Agent) httpGet(ctx context.Context, st *podState, c *corev1.Container, 
 	}
 	req.Header.Set("User-Agent", agent)
 	for _, h := range g.HTTPHeaders {
-		req.Header.Set(h.Name, h.Value)
+		if http.CanonicalHeaderKey(h.Name) == "Host" {
+			req.Host = h.Value // kubelet sends a Host header as the request's host
+			continue
+		}
+		req.Header.Add(h.Name, h.Value)
 	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:       func(ctx context.Context, _, addr string) (net.Conn, error) { return a.dialPod(ctx, addr) },

@@ -89,9 +89,27 @@ spec:
       exec: {command: ["sleep", "2"]}
       timeoutSeconds: 4
       periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: badhook
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: `+busyboxRef+`
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart: {exec: {command: ["sh", "-c", "echo nope >&2; exit 1"]}}
 `), 0o644)
 	k("apply", "-f", manifest)
 	k("expose", "pod", "gated", "--port=80", "--target-port=8080")
+	// slowstart's startup probe passes after 5s.
+	k("wait", "--for=jsonpath={.status.phase}=Running", "pod/slowstart", "--timeout=60s")
+	if st := k("get", "pod", "slowstart", "-o", "jsonpath={.status.containerStatuses[0].started} {.status.containerStatuses[0].ready}"); st != "false false" {
+		t.Errorf("slowstart before its startup probe passed: started ready = %q", st)
+	}
 	k("wait", "--for=jsonpath={.status.phase}=Running", "pod/gated", "--timeout=60s")
 	if ready := k("get", "pod", "gated", "-o", "jsonpath={.status.containerStatuses[0].ready}"); ready != "false" {
 		t.Errorf("pod gated is ready before its probe passed")
@@ -148,13 +166,24 @@ spec:
 	// A startup probe holds the liveness probe (which would fail at once)
 	// until it passes; a readiness probe may take its timeoutSeconds.
 	{
-		k("wait", "--for=jsonpath={.status.phase}=Running", "pod/slowstart", "--timeout=60s")
-		if st := k("get", "pod", "slowstart", "-o", "jsonpath={.status.containerStatuses[0].started} {.status.containerStatuses[0].ready}"); st != "false false" {
-			t.Errorf("slowstart before its startup probe passed: started ready = %q", st)
-		}
 		k("wait", "--for=condition=Ready", "pod/slowstart", "--timeout=60s")
 		if st := k("get", "pod", "slowstart", "-o", "jsonpath={.status.containerStatuses[0].started} {.status.containerStatuses[0].restartCount}"); st != "true 0" {
 			t.Errorf("slowstart after its startup probe passed: started restartCount = %q", st)
+		}
+	}
+
+	// A failing postStart hook kills the container: kubelet's events, and
+	// the hook's output in the waiting state only.
+	{
+		uid := k("get", "pod", "badhook", "-o", "jsonpath={.metadata.uid}")
+		want := `Exec lifecycle hook ([sh -c echo nope >&2; exit 1]) for Container "app" in Pod "badhook_default(` + uid + `)" failed - error: command 'sh -c echo nope >&2; exit 1' exited with 1: nope`
+		l.waitLine(t, p, 60*time.Second, lineHas("PostStartHookError "+want), "get", "pod", "badhook", "-w",
+			"-o", `jsonpath={.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}{"\n"}`)
+		ev := k("get", "events", "--field-selector", "involvedObject.name=badhook", "-o", "jsonpath={range .items[*]}{.type} {.reason}: {.message}{\"\\n\"}{end}")
+		for _, want := range []string{"Warning FailedPostStartHook: PostStartHook failed\n", "Normal Killing: FailedPostStartHook\n"} {
+			if !strings.Contains(ev, want) {
+				t.Errorf("events of badhook lack %q:\n%s", want, ev)
+			}
 		}
 	}
 

@@ -145,14 +145,27 @@ spec:
       - {path: labels, fieldRef: {fieldPath: metadata.labels}}
       - {path: name, fieldRef: {fieldPath: metadata.name}}
       - {path: mem, resourceFieldRef: {containerName: app, resource: limits.memory, divisor: 1Mi}}
+  - name: items
+    configMap:
+      name: app-config
+      items: [{key: greeting, path: sub/greet.txt, mode: 0600}]
   containers:
   - name: app
     image: BUSYBOX
-    resources: {limits: {memory: 64Mi}}
+    resources: {limits: {memory: 64Mi, cpu: 250m}}
+    envFrom: [{prefix: CFG_, configMapRef: {name: app-config}}]
+    env:
+    - {name: MEM_LIMIT, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: CPU_REQUEST, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
     command:
     - sh
     - -c
     - |
+      echo "env mem=$MEM_LIMIT cpu=$CPU_REQUEST ip=$POD_IP cfg=$CFG_greeting"
+      cg() { cat /sys/fs/cgroup/$1 2>/dev/null || cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup | tail -n 1)/$1; }
+      echo "cgroup cpu.max=$(cg cpu.max) memory.max=$(cg memory.max)"
+      echo "items $(ls -l /etc/items/sub/greet.txt | cut -c1-10) $(ls /etc/items) $(cat /etc/items/sub/greet.txt)"
       echo "name=$(cat /etc/podinfo/name) mem=$(cat /etc/podinfo/mem)"
       last=""
       while true; do
@@ -160,7 +173,7 @@ spec:
         if [ "$cur" != "$last" ]; then echo "$cur"; last="$cur"; fi
         sleep 0.2
       done
-    volumeMounts: [{name: podinfo, mountPath: /etc/podinfo}]
+    volumeMounts: [{name: podinfo, mountPath: /etc/podinfo}, {name: items, mountPath: /etc/items}]
 ---
 apiVersion: v1
 kind: Pod
@@ -179,7 +192,17 @@ spec:
       echo "namespace $(cat $d/namespace)"
       ls -la $d
       cat $d/ca.crt
+      echo "vault $(cat /projected/vault-token)"
+      echo "projected greeting=$(cat /projected/greeting) name=$(cat /projected/name)"
       exec sleep 3600
+    volumeMounts: [{name: projected, mountPath: /projected}]
+  volumes:
+  - name: projected
+    projected:
+      sources:
+      - serviceAccountToken: {audience: vault, expirationSeconds: 3600, path: vault-token}
+      - configMap: {name: app-config, items: [{key: greeting, path: greeting}]}
+      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
 ---
 apiVersion: v1
 kind: Pod
@@ -279,10 +302,11 @@ spec:
   containers:
   - name: app
     image: BUSYBOX
-    command: ["sh", "-c", "echo from-pod > /host/out; echo written; exec sleep 3600"]
-    volumeMounts: [{name: host, mountPath: /host}]
+    command: ["sh", "-c", "echo from-pod > /host/out; echo file-from-pod > /hostfile; echo written; exec sleep 3600"]
+    volumeMounts: [{name: host, mountPath: /host}, {name: file, mountPath: /hostfile}]
   volumes:
   - {name: host, hostPath: {path: `+filepath.Join(hostDir, "made")+`, type: DirectoryOrCreate}}
+  - {name: file, hostPath: {path: `+filepath.Join(hostDir, "made.txt")+`, type: FileOrCreate}}
 `))
 	k("wait", "--for=condition=Ready", "pod/consumer", "pod/sharing", "pod/labelled", "pod/tokened", "pod/runas", "pod/caps", "pod/hostdir", "--timeout=90s")
 
@@ -329,6 +353,15 @@ stringData: {password: n3w}
 	// DownwardAPI volume follows label changes.
 	{
 		logs("labelled", lineHas("name=labelled mem=64"))
+		ip := k("get", "pod", "labelled", "-o", "jsonpath={.status.podIP}")
+		logs("labelled", lineHas("env mem=64 cpu=250 ip="+ip+" cfg=hello"))
+		logs("labelled", lineHas("items -rw------- sub hello"))
+		// Limits on both resources, so Guaranteed; the CPU limit is a
+		// CFS quota of 25ms per 100ms period.
+		logs("labelled", lineHas("cgroup cpu.max=25000 100000 memory.max=67108864"))
+		if q := k("get", "pod", "labelled", "-o", "jsonpath={.status.qosClass}"); q != "Guaranteed" {
+			t.Errorf("qosClass of labelled = %q, want Guaranteed", q)
+		}
 		logs("labelled", lineHas(`labels app="web" tier="front"`))
 		k("label", "pod", "labelled", "extra=yes")
 		logs("labelled", lineHas(`labels app="web" extra="yes" tier="front"`))
@@ -337,7 +370,7 @@ stringData: {password: n3w}
 	// Service account token volume.
 	{
 		vols := k("get", "pod", "tokened", "-o", "jsonpath={.spec.volumes[*].name} {.spec.containers[0].volumeMounts[*].mountPath}")
-		if !strings.HasPrefix(vols, "kube-api-access-") || !strings.HasSuffix(vols, "/var/run/secrets/kubernetes.io/serviceaccount") {
+		if !strings.HasPrefix(vols, "projected kube-api-access-") || !strings.HasSuffix(vols, "/var/run/secrets/kubernetes.io/serviceaccount") {
 			t.Errorf("admission added %q", vols)
 		}
 		logs("tokened", lineHas("-----END CERTIFICATE-----"))
@@ -372,6 +405,26 @@ stringData: {password: n3w}
 		ca, _ := os.ReadFile(filepath.Join(certs, "ca.crt"))
 		if !strings.Contains(out, strings.TrimSpace(string(ca))) {
 			t.Errorf("ca.crt in the pod is not the cluster CA")
+		}
+
+		// A projected token with its own audience and lifetime, next to
+		// a configMap and the downward API.
+		logs("tokened", lineHas("projected greeting=hello name=tokened"))
+		var vault string
+		for _, line := range strings.Split(k("logs", "tokened"), "\n") {
+			if tok, ok := strings.CutPrefix(line, "vault "); ok {
+				vault = tok
+			}
+		}
+		vc, err := v.Verify(vault, []string{"vault"}, time.Now())
+		if err != nil {
+			t.Fatalf("projected token for audience vault: %v", err)
+		}
+		if vc.Expiry.Sub(vc.IssuedAt) != time.Hour || vc.Pod == nil || vc.Pod.Name != "tokened" {
+			t.Errorf("projected token claims = %+v pod %+v", vc, vc.Pod)
+		}
+		if _, err := v.Verify(vault, []string{satoken.Issuer}, time.Now()); err == nil {
+			t.Errorf("the vault token verifies for the API server's audience")
 		}
 
 		// The pod's token authenticates to the API server as its account.
@@ -451,6 +504,9 @@ stringData: {password: n3w}
 		logs("hostdir", lineHas("written"))
 		if b, err := os.ReadFile(filepath.Join(hostDir, "made", "out")); err != nil || string(b) != "from-pod\n" {
 			t.Errorf("file written through the hostPath: %q %v", b, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(hostDir, "made.txt")); err != nil || string(b) != "file-from-pod\n" {
+			t.Errorf("file written through the FileOrCreate hostPath: %q %v", b, err)
 		}
 		l.waitLine(t, p, 60*time.Second, lineHas(`MountVolume.SetUp failed for volume "host" : hostPath type check failed: /nonexistent-nanokube-e2e is not a directory`),
 			"get", "events", "-w", "--field-selector", "involvedObject.name=badhost,reason=FailedMount", "-o", "jsonpath={.message}{\"\\n\"}")
