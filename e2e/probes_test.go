@@ -57,19 +57,6 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
-  name: crasher
-spec:
-  terminationGracePeriodSeconds: 1
-  volumes: [{name: state, emptyDir: {}}]
-  containers:
-  - name: app
-    image: `+busyboxRef+`
-    command: ["sh", "-c", "n=$(($(cat /state/n 2>/dev/null || echo 0)+1)); echo $n > /state/n; echo run-$n; echo last-line; exit 3"]
-    volumeMounts: [{name: state, mountPath: /state}]
----
-apiVersion: v1
-kind: Pod
-metadata:
   name: slowstart
 spec:
   terminationGracePeriodSeconds: 1
@@ -105,14 +92,14 @@ spec:
 `), 0o644)
 	k("apply", "-f", manifest)
 	k("expose", "pod", "gated", "--port=80", "--target-port=8080")
+	k("wait", "--for=jsonpath={.status.phase}=Running", "pod/gated", "--timeout=60s")
+	if ready := k("get", "pod", "gated", "-o", "jsonpath={.status.containerStatuses[0].ready}"); ready != "false" {
+		t.Errorf("pod gated is ready before its probe passed")
+	}
 	// slowstart's startup probe passes after 5s.
 	k("wait", "--for=jsonpath={.status.phase}=Running", "pod/slowstart", "--timeout=60s")
 	if st := k("get", "pod", "slowstart", "-o", "jsonpath={.status.containerStatuses[0].started} {.status.containerStatuses[0].ready}"); st != "false false" {
 		t.Errorf("slowstart before its startup probe passed: started ready = %q", st)
-	}
-	k("wait", "--for=jsonpath={.status.phase}=Running", "pod/gated", "--timeout=60s")
-	if ready := k("get", "pod", "gated", "-o", "jsonpath={.status.containerStatuses[0].ready}"); ready != "false" {
-		t.Errorf("pod gated is ready before its probe passed")
 	}
 	k("wait", "--for=condition=Ready", "pod/gated", "--timeout=60s")
 	if ep := k("get", "endpoints", "gated", "-o", "jsonpath={.subsets[0].addresses[0].ip}"); !strings.HasPrefix(ep, "10.244.") {
@@ -187,10 +174,27 @@ spec:
 		}
 	}
 
-	// A crashing container: the first restart at once, then
+	// A crashing container (restartPolicy OnFailure): the first restart at once, then
 	// CrashLoopBackOff with kubelet's 10s, 20s… back-off, its event, and
 	// the run before in lastState and `logs --previous`.
 	{
+		// Made now, so that the waits below see its first back-off.
+		crasher := filepath.Join(t.TempDir(), "crasher.yaml")
+		os.WriteFile(crasher, []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: OnFailure
+  volumes: [{name: state, emptyDir: {}}]
+  containers:
+  - name: app
+    image: `+busyboxRef+`
+    command: ["sh", "-c", "n=$(($(cat /state/n 2>/dev/null || echo 0)+1)); echo $n > /state/n; echo run-$n; echo last-line; exit 3"]
+    volumeMounts: [{name: state, mountPath: /state}]
+`), 0o644)
+		k("apply", "-f", crasher)
 		uid := k("get", "pod", "crasher", "-o", "jsonpath={.metadata.uid}")
 		podRef := "crasher_default(" + uid + ")"
 		l.waitLine(t, p, 60*time.Second, lineHas("1 back-off 10s restarting failed container=app pod="+podRef), "get", "pod", "crasher", "-w",

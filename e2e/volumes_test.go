@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,8 +129,8 @@ spec:
     volumeMounts: [{name: shared, mountPath: /shared}, {name: cache, mountPath: /cache}]
   - name: reader
     image: BUSYBOX
-    command: ["sh", "-c", "until [ -f /shared/msg ] && [ -f /cache/c ]; do sleep 0.1; done; echo read $(cat /shared/msg /cache/c); echo df $(df -k /cache | tail -n 1); exec sleep 3600"]
-    volumeMounts: [{name: shared, mountPath: /shared}, {name: cache, mountPath: /cache}]
+    command: ["sh", "-c", "until [ -f /shared/msg ] && [ -f /cache/c ]; do sleep 0.1; done; echo read $(cat /shared/msg /cache/c); echo df $(df -k /cache | tail -n 1); touch /shared/ro; exec sleep 3600"]
+    volumeMounts: [{name: shared, mountPath: /shared, readOnly: true}, {name: cache, mountPath: /cache}]
 ---
 apiVersion: v1
 kind: Pod
@@ -158,13 +159,13 @@ spec:
     - {name: MEM_LIMIT, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
     - {name: CPU_REQUEST, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}
     - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: EXPANDED, value: "$(CFG_greeting)-$(MEM_LIMIT)-$$(kept)"}
+    workingDir: /etc/podinfo
     command:
     - sh
     - -c
     - |
-      echo "env mem=$MEM_LIMIT cpu=$CPU_REQUEST ip=$POD_IP cfg=$CFG_greeting"
-      cg() { cat /sys/fs/cgroup/$1 2>/dev/null || cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup | tail -n 1)/$1; }
-      echo "cgroup cpu.max=$(cg cpu.max) memory.max=$(cg memory.max)"
+      echo "env mem=$MEM_LIMIT cpu=$CPU_REQUEST ip=$POD_IP cfg=$CFG_greeting expanded=$EXPANDED pwd=$(pwd)"
       echo "items $(ls -l /etc/items/sub/greet.txt | cut -c1-10) $(ls /etc/items) $(cat /etc/items/sub/greet.txt)"
       echo "name=$(cat /etc/podinfo/name) mem=$(cat /etc/podinfo/mem)"
       last=""
@@ -241,6 +242,10 @@ spec:
     image: BUSYBOX
     securityContext: {capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}}
     command: ["sh", "-c", "grep CapEff /proc/self/status; exec sleep 3600"]
+  - name: priv
+    image: BUSYBOX
+    securityContext: {privileged: true}
+    command: ["sh", "-c", "grep CapEff /proc/self/status; echo devices $(ls /dev | wc -l); exec sleep 3600"]
 ---
 apiVersion: v1
 kind: Pod
@@ -344,6 +349,7 @@ stringData: {password: n3w}
 	// EmptyDir shared between containers, memory-backed with sizeLimit.
 	{
 		logs("sharing -c reader", lineHas("read from-writer cached"))
+		logs("sharing -c reader", lineHas("/shared/ro", "Read-only file system"))
 		df := strings.Fields(logs("sharing -c reader", linePrefix("df ")))
 		if len(df) < 3 || df[1] != "tmpfs" || df[2] != "16384" {
 			t.Errorf("memory emptyDir: df says %v, want a 16384K tmpfs", df)
@@ -354,11 +360,23 @@ stringData: {password: n3w}
 	{
 		logs("labelled", lineHas("name=labelled mem=64"))
 		ip := k("get", "pod", "labelled", "-o", "jsonpath={.status.podIP}")
-		logs("labelled", lineHas("env mem=64 cpu=250 ip="+ip+" cfg=hello"))
+		logs("labelled", lineHas("env mem=64 cpu=250 ip="+ip+" cfg=hello expanded=hello-64-$(kept) pwd=/etc/podinfo"))
 		logs("labelled", lineHas("items -rw------- sub hello"))
 		// Limits on both resources, so Guaranteed; the CPU limit is a
-		// CFS quota of 25ms per 100ms period.
-		logs("labelled", lineHas("cgroup cpu.max=25000 100000 memory.max=67108864"))
+		// CFS quota of 25ms per 100ms period (cgroup v1 or v2).
+		uid := k("get", "pod", "labelled", "-o", "jsonpath={.metadata.uid}")
+		rel := filepath.Join("nanokube-"+p, p, "kubepods", "pod"+uid, uid+"-app")
+		read := func(parts ...string) string {
+			b, _ := os.ReadFile(filepath.Join(append([]string{"/sys/fs/cgroup"}, parts...)...))
+			return strings.TrimSpace(string(b))
+		}
+		cpu, mem := read(rel, "cpu.max"), read(rel, "memory.max")
+		if cpu == "" { // cgroup v1
+			cpu, mem = read("cpu", rel, "cpu.cfs_quota_us")+" "+read("cpu", rel, "cpu.cfs_period_us"), read("memory", rel, "memory.limit_in_bytes")
+		}
+		if cpu != "25000 100000" || mem != "67108864" {
+			t.Errorf("cgroup %s: cpu quota/period %q, memory limit %q; want 25000 100000 and 67108864", rel, cpu, mem)
+		}
 		if q := k("get", "pod", "labelled", "-o", "jsonpath={.status.qosClass}"); q != "Guaranteed" {
 			t.Errorf("qosClass of labelled = %q, want Guaranteed", q)
 		}
@@ -480,8 +498,15 @@ stringData: {password: n3w}
 		}
 		logs("runas", lineHas("NoNewPrivs:", "1"))
 		logs("runas", lineHas("Seccomp:", "2"))
-		if caps := logs("caps", linePrefix("CapEff:")); !strings.HasSuffix(caps, "0000000000000400") {
+		if caps := logs("caps -c app", linePrefix("CapEff:")); !strings.HasSuffix(caps, "0000000000000400") {
 			t.Errorf("drop ALL, add NET_BIND_SERVICE: %q", caps)
+		}
+		if caps := logs("caps -c priv", linePrefix("CapEff:")); !strings.HasSuffix(caps, "ffffffffff") {
+			t.Errorf("privileged: %q, want every capability", caps)
+		}
+		dev := strings.Fields(logs("caps -c priv", linePrefix("devices ")))
+		if n, err := strconv.Atoi(dev[len(dev)-1]); err != nil || n < 30 {
+			t.Errorf("privileged: %v, want the host's devices in /dev", dev)
 		}
 
 		k("wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=CreateContainerConfigError", "pod/nonroot", "--timeout=60s")
