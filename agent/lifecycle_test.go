@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,5 +50,26 @@ func TestHTTPHandlers(t *testing.T) {
 	srv.Close()
 	if err := a.probe(t.Context(), st, c, probe); err == nil || !strings.Contains(err.Error(), "connect: connection refused") {
 		t.Errorf("probe of a closed port: %v", err)
+	}
+}
+
+// TestSleepHandler: a sleep hook waits its seconds, or until the grace
+// period (the context) ends.
+func TestSleepHandler(t *testing.T) {
+	a, _, _ := testAgentWithFakeRuntime(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"}}
+	st := &podState{uid: "u1"}
+	c := &corev1.Container{Name: "app"}
+	h := &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 1}}
+	start := time.Now()
+	if _, err := a.runHandler(t.Context(), pod, st, c, h); err != nil || time.Since(start) < time.Second {
+		t.Errorf("sleep 1: %v after %v", err, time.Since(start))
+	}
+	h.Sleep.Seconds = 3600
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	if _, err := a.runHandler(ctx, pod, st, c, h); err != nil || time.Since(start) > 5*time.Second {
+		t.Errorf("sleep 3600 cut by the grace period: %v after %v", err, time.Since(start))
 	}
 }
