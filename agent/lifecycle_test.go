@@ -73,3 +73,31 @@ func TestSleepHandler(t *testing.T) {
 		t.Errorf("sleep 3600 cut by the grace period: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestReadinessSuccessThreshold: a readiness probe makes the container
+// ready only after successThreshold checks in a row pass.
+func TestReadinessSuccessThreshold(t *testing.T) {
+	a, _, _ := testAgentWithFakeRuntime(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"}}
+	st := a.stateOf(pod)
+	st.ip = "127.0.0.1"
+	c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, SuccessThreshold: 2, FailureThreshold: 3, TimeoutSeconds: 1,
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(int32(srv.Listener.Addr().(*net.TCPAddr).Port))}}}}
+	start := time.Now()
+	a.startProbes(pod, st, c)
+	defer a.waiters.Wait()
+	defer a.stopProbes(st, "app")
+	for deadline := start.Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ready, _ := a.probeReady(st, "app"); ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within 5s")
+		}
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("ready after %v: the second passing check is one period (1s) after the first", d)
+	}
+}
