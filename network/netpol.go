@@ -14,12 +14,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// NetpolTable is the nftables table (family inet) that enforces
+// NetpolTable is the nftables table (family ip) that enforces
 // NetworkPolicies on a node, hooked on forward: traffic between pods of the
 // node (bridged, seen there through br_netfilter) and to and from other
 // nodes and Services (routed; Service addresses are already translated to
 // the endpoint's there). It is separate from the service proxy's table.
 const NetpolTable = "nanokube-netpol"
+
+// The maps of the policy table: a local pod's address → jump to its chain.
+const (
+	mapPolicyIngress = "policy-ingress" // ip daddr: ingress-isolated pods
+	mapPolicyEgress  = "policy-egress"  // ip saddr: egress-isolated pods
+)
 
 // PolicyInput is everything a node's NetworkPolicy rules are computed from.
 type PolicyInput struct {
@@ -29,6 +35,15 @@ type PolicyInput struct {
 	Policies   []*networkingv1.NetworkPolicy
 }
 
+// PolicyRules is the rendered desired state of a node's policy table
+// apart from its fixed forward chain: one chain per isolated local pod
+// and direction, and the elements of the two dispatch maps. Like the
+// proxy's rules it is diffed against what was applied or read back.
+type PolicyRules struct {
+	Chains map[string][]Rule            // chain → rules: return what is allowed, then drop
+	Elems  map[string]map[string]string // map → pod IP → "jump chain"
+}
+
 // policyPod is a pod that policies can select: it has an address on the
 // pod network (hostNetwork pods and finished pods are not subjects or peers).
 type policyPod struct {
@@ -36,11 +51,11 @@ type policyPod struct {
 	ips []string
 }
 
-// RenderPolicies returns the nftables table for the pods of in.Node in
-// each family given. Replies of allowed connections pass by conntrack;
+// RenderPolicies computes the policy rules of the pods of in.Node.
+// Replies of allowed connections pass by conntrack (the fixed chain);
 // a pod selected by a policy of a type (Ingress/Egress) accepts only what
 // some such policy allows (default deny), every other pod everything.
-func RenderPolicies(in PolicyInput, families []string) string {
+func RenderPolicies(in PolicyInput) *PolicyRules {
 	nsLabels := map[string]labels.Set{}
 	for _, ns := range in.Namespaces {
 		set := labels.Set{}
@@ -64,10 +79,18 @@ func RenderPolicies(in PolicyInput, families []string) string {
 		return policies[i].Namespace+"/"+policies[i].Name < policies[j].Namespace+"/"+policies[j].Name
 	})
 	r := &policyRenderer{pods: pods, nsLabels: nsLabels}
-	var chains strings.Builder
-	var egressMap, ingressMap []string
-	mapped := map[string]bool{}
-	n := 0
+	out := &PolicyRules{Chains: map[string][]Rule{}, Elems: map[string]map[string]string{mapPolicyIngress: {}, mapPolicyEgress: {}}}
+	// isolate gives a pod its chain (named for the pod, so a change
+	// elsewhere leaves it alone) and maps its addresses to it.
+	isolate := func(pp policyPod, kind, m string, rules []Rule) {
+		name := chainName(kind, pp.pod.Namespace+"/"+pp.pod.Name)
+		out.Chains[name] = append(rules, Rule{Verdict: "drop"})
+		for _, ip := range pp.ips {
+			if _, ok := out.Elems[m][ip]; !ok {
+				out.Elems[m][ip] = "jump " + name
+			}
+		}
+	}
 	for _, pp := range pods {
 		if pp.pod.Spec.NodeName != in.Node {
 			continue
@@ -84,61 +107,26 @@ func RenderPolicies(in PolicyInput, families []string) string {
 				eg = append(eg, pol)
 			}
 		}
-		key := pp.pod.Namespace + "/" + pp.pod.Name
 		if len(ing) > 0 {
-			name := fmt.Sprintf("ingress-%d", n)
-			n++
-			fmt.Fprintf(&chains, "  chain %s {\n    # pod %s, policies %s\n", name, key, policyNames(ing))
+			var rules []Rule
 			for _, pol := range ing {
 				for _, rule := range pol.Spec.Ingress {
-					for _, line := range r.ingressRule(pp, rule) {
-						fmt.Fprintf(&chains, "    %s return\n", line)
-					}
+					rules = append(rules, r.ingressRule(pp, rule)...)
 				}
 			}
-			chains.WriteString("    drop\n  }\n")
-			for _, ip := range pp.ips {
-				if !mapped["i"+ip] {
-					mapped["i"+ip] = true
-					ingressMap = append(ingressMap, ip+" : jump "+name)
-				}
-			}
+			isolate(pp, "ingress", mapPolicyIngress, rules)
 		}
 		if len(eg) > 0 {
-			name := fmt.Sprintf("egress-%d", n)
-			n++
-			fmt.Fprintf(&chains, "  chain %s {\n    # pod %s, policies %s\n", name, key, policyNames(eg))
+			var rules []Rule
 			for _, pol := range eg {
 				for _, rule := range pol.Spec.Egress {
-					for _, line := range r.egressRule(pol.Namespace, rule) {
-						fmt.Fprintf(&chains, "    %s return\n", line)
-					}
+					rules = append(rules, r.egressRule(pol.Namespace, rule)...)
 				}
 			}
-			chains.WriteString("    drop\n  }\n")
-			for _, ip := range pp.ips {
-				if !mapped["e"+ip] {
-					mapped["e"+ip] = true
-					egressMap = append(egressMap, ip+" : jump "+name)
-				}
-			}
+			isolate(pp, "egress", mapPolicyEgress, rules)
 		}
 	}
-	var b strings.Builder
-	for _, fam := range families {
-		fmt.Fprintf(&b, "table %s %s {}\ndelete table %s %s\ntable %s %s {\n", fam, NetpolTable, fam, NetpolTable, fam, NetpolTable)
-		b.WriteString("  chain forward {\n    type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n")
-		if len(egressMap) > 0 {
-			fmt.Fprintf(&b, "    ip saddr vmap { %s }\n", strings.Join(egressMap, ", "))
-		}
-		if len(ingressMap) > 0 {
-			fmt.Fprintf(&b, "    ip daddr vmap { %s }\n", strings.Join(ingressMap, ", "))
-		}
-		b.WriteString("  }\n")
-		b.WriteString(chains.String())
-		b.WriteString("}\n")
-	}
-	return b.String()
+	return out
 }
 
 // policyIPs are the pod's addresses policies match on; none for a pod
@@ -258,22 +246,47 @@ type policyRenderer struct {
 	nsLabels map[string]labels.Set
 }
 
-// peer is one "from"/"to" entry resolved: a match expression and, for
-// selector peers, the pods it stands for (named ports resolve on them).
+// peer is one "from"/"to" entry resolved: the addresses or CIDRs it
+// matches (with an ipBlock's except) and, for selector peers, the pods
+// it stands for (named ports resolve on them).
 type peer struct {
-	expr string // "" = any address
-	pods []policyPod
-	any  bool
+	addrs  []string
+	except string
+	pods   []policyPod
+	any    bool // an empty list: every address
 }
 
-// ingressRule renders one ingress rule for target: one line per
+// portSpec is one NetworkPolicyPort resolved: a protocol and an optional
+// port or range; proto "" matches everything.
+type portSpec struct{ proto, dport string }
+
+// allow is the rules that let pe on port through: one per address.
+func (pe peer) allow(dir string, port portSpec) []Rule {
+	base := Rule{L4Proto: port.proto, Dport: port.dport, Except: pe.except, Verdict: "return"}
+	if pe.any {
+		return []Rule{base}
+	}
+	out := make([]Rule, 0, len(pe.addrs))
+	for _, a := range pe.addrs {
+		r := base
+		if dir == "saddr" {
+			r.Saddr = a
+		} else {
+			r.Daddr = a
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// ingressRule renders one ingress rule for target: the rules of each
 // (peer, port) pair that can match anything.
-func (r *policyRenderer) ingressRule(target policyPod, rule networkingv1.NetworkPolicyIngressRule) []string {
-	peers, ok := r.peers(rule.From, target.pod.Namespace, "saddr")
+func (r *policyRenderer) ingressRule(target policyPod, rule networkingv1.NetworkPolicyIngressRule) []Rule {
+	peers, ok := r.peers(rule.From, target.pod.Namespace)
 	if !ok {
 		return nil
 	}
-	ports := []string{""}
+	ports := []portSpec{{}}
 	if len(rule.Ports) > 0 {
 		ports = nil
 		for _, p := range rule.Ports {
@@ -282,10 +295,10 @@ func (r *policyRenderer) ingressRule(target policyPod, rule networkingv1.Network
 			}
 		}
 	}
-	var out []string
+	var out []Rule
 	for _, pe := range peers {
 		for _, pm := range ports {
-			out = append(out, join(pe.expr, pm))
+			out = append(out, pe.allow("saddr", pm)...)
 		}
 	}
 	return out
@@ -293,21 +306,21 @@ func (r *policyRenderer) ingressRule(target policyPod, rule networkingv1.Network
 
 // egressRule renders one egress rule of a policy in namespace ns; named
 // ports resolve on the destination pods (they match no ipBlock address).
-func (r *policyRenderer) egressRule(ns string, rule networkingv1.NetworkPolicyEgressRule) []string {
-	peers, ok := r.peers(rule.To, ns, "daddr")
+func (r *policyRenderer) egressRule(ns string, rule networkingv1.NetworkPolicyEgressRule) []Rule {
+	peers, ok := r.peers(rule.To, ns)
 	if !ok {
 		return nil
 	}
-	var out []string
+	var out []Rule
 	for _, pe := range peers {
 		if len(rule.Ports) == 0 {
-			out = append(out, pe.expr)
+			out = append(out, pe.allow("daddr", portSpec{})...)
 			continue
 		}
 		for _, p := range rule.Ports {
 			if p.Port == nil || p.Port.Type != intstr.String {
 				m, _ := portMatch(p, nil)
-				out = append(out, join(pe.expr, m))
+				out = append(out, pe.allow("daddr", m)...)
 				continue
 			}
 			proto := corev1.ProtocolTCP
@@ -326,7 +339,8 @@ func (r *policyRenderer) egressRule(ns string, rule networkingv1.NetworkPolicyEg
 			}
 			sort.Ints(ports)
 			for _, port := range ports {
-				out = append(out, fmt.Sprintf("ip daddr { %s } meta l4proto %s th dport %d", strings.Join(unique(byPort[port]), ", "), strings.ToLower(string(proto)), port))
+				to := peer{addrs: unique(byPort[port])}
+				out = append(out, to.allow("daddr", portSpec{proto: strings.ToLower(string(proto)), dport: fmt.Sprint(port)})...)
 			}
 		}
 	}
@@ -335,18 +349,24 @@ func (r *policyRenderer) egressRule(ns string, rule networkingv1.NetworkPolicyEg
 
 // peers resolves a rule's from/to list; ok is false when the list names
 // peers but none of them can match (the rule allows nothing).
-func (r *policyRenderer) peers(list []networkingv1.NetworkPolicyPeer, ns, dir string) ([]peer, bool) {
+func (r *policyRenderer) peers(list []networkingv1.NetworkPolicyPeer, ns string) ([]peer, bool) {
 	if len(list) == 0 {
 		return []peer{{any: true, pods: r.pods}}, true
 	}
 	var out []peer
 	for _, p := range list {
 		if p.IPBlock != nil {
-			expr := fmt.Sprintf("ip %s %s", dir, p.IPBlock.CIDR)
-			if len(p.IPBlock.Except) > 0 {
-				expr += fmt.Sprintf(" ip %s != { %s }", dir, strings.Join(p.IPBlock.Except, ", "))
+			cidr, ok := ipv4Net(p.IPBlock.CIDR)
+			if !ok {
+				continue // IPv6 (or invalid): matches no IPv4 packet
 			}
-			out = append(out, peer{expr: expr})
+			var except []string
+			for _, e := range p.IPBlock.Except {
+				if c, ok := ipv4Net(e); ok {
+					except = append(except, c)
+				}
+			}
+			out = append(out, peer{addrs: []string{cidr}, except: strings.Join(except, ", ")})
 			continue
 		}
 		var matched []policyPod
@@ -367,9 +387,22 @@ func (r *policyRenderer) peers(list []networkingv1.NetworkPolicyPeer, ns, dir st
 		if len(ips) == 0 {
 			continue
 		}
-		out = append(out, peer{expr: fmt.Sprintf("ip %s { %s }", dir, strings.Join(ips, ", ")), pods: matched})
+		out = append(out, peer{addrs: ips, pods: matched})
 	}
 	return out, len(out) > 0
+}
+
+// ipv4Net is an IPv4 CIDR as nft prints it: the network, or the bare
+// address for a /32.
+func ipv4Net(s string) (string, bool) {
+	_, n, err := net.ParseCIDR(s)
+	if err != nil || n.IP.To4() == nil {
+		return "", false
+	}
+	if ones, _ := n.Mask.Size(); ones == 32 {
+		return n.IP.String(), true
+	}
+	return n.String(), true
 }
 
 // peerSelects is NetworkPolicyPeer matching: a podSelector alone selects
@@ -385,16 +418,16 @@ func (r *policyRenderer) peerSelects(p networkingv1.NetworkPolicyPeer, ns string
 	return p.PodSelector == nil || selects(p.PodSelector, pod.Labels)
 }
 
-// portMatch renders one NetworkPolicyPort against the pod whose ports a
-// named port refers to; ok is false when a named port does not resolve.
-func portMatch(p networkingv1.NetworkPolicyPort, pod *corev1.Pod) (string, bool) {
+// portMatch resolves one NetworkPolicyPort against the pod whose ports
+// a named port refers to; ok is false when a named port does not resolve.
+func portMatch(p networkingv1.NetworkPolicyPort, pod *corev1.Pod) (portSpec, bool) {
 	proto := corev1.ProtocolTCP
 	if p.Protocol != nil {
 		proto = *p.Protocol
 	}
-	l4 := "meta l4proto " + strings.ToLower(string(proto))
+	m := portSpec{proto: strings.ToLower(string(proto))}
 	if p.Port == nil {
-		return l4, true
+		return m, true
 	}
 	port := p.Port.IntValue()
 	if p.Port.Type == intstr.String {
@@ -403,14 +436,14 @@ func portMatch(p networkingv1.NetworkPolicyPort, pod *corev1.Pod) (string, bool)
 			port = namedPort(pod, p.Port.StrVal, proto)
 		}
 		if port == 0 {
-			return "", false
+			return portSpec{}, false
 		}
-		return fmt.Sprintf("%s th dport %d", l4, port), true
+	} else if p.EndPort != nil && int(*p.EndPort) > port {
+		m.dport = fmt.Sprintf("%d-%d", port, *p.EndPort)
+		return m, true
 	}
-	if p.EndPort != nil && int(*p.EndPort) > port {
-		return fmt.Sprintf("%s th dport %d-%d", l4, port, *p.EndPort), true
-	}
-	return fmt.Sprintf("%s th dport %d", l4, port), true
+	m.dport = fmt.Sprint(port)
+	return m, true
 }
 
 func namedPort(pod *corev1.Pod, name string, proto corev1.Protocol) int {
@@ -454,24 +487,6 @@ func hasPolicyType(pol *networkingv1.NetworkPolicy, t networkingv1.PolicyType) b
 		}
 	}
 	return false
-}
-
-func policyNames(pols []*networkingv1.NetworkPolicy) string {
-	names := make([]string, len(pols))
-	for i, p := range pols {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ",")
-}
-
-func join(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 func unique(in []string) []string {

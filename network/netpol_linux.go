@@ -3,7 +3,6 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -30,18 +32,55 @@ type PolicyConfig struct {
 	Log       *slog.Logger
 }
 
-// PolicyEnforcer keeps the node's `table inet nanokube-netpol` in line with
-// Pods, Namespaces and NetworkPolicies. Each sync renders the whole table
-// and loads it in one nft transaction, only when it changed.
+// PolicyEnforcer keeps the node's `table ip nanokube-netpol` in line with
+// Pods, Namespaces and NetworkPolicies. Each sync renders the rules and
+// sends the difference with the table (the last sync's, or after a
+// restart the kernel's) in one netlink batch; nothing when it matches.
 type PolicyEnforcer struct {
-	cfg      PolicyConfig
-	pods     corelisters.PodLister
-	ns       corelisters.NamespaceLister
-	pols     networkinglisters.NetworkPolicyLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
-	families []string
-	last     string
+	cfg    PolicyConfig
+	pods   corelisters.PodLister
+	ns     corelisters.NamespaceLister
+	pols   networkinglisters.NetworkPolicyLister
+	synced []cache.InformerSynced
+	queue  workqueue.TypedRateLimitingInterface[string]
+	nft    *nftSync
+}
+
+func policyTable() *nftables.Table {
+	return &nftables.Table{Name: NetpolTable, Family: nftables.TableFamilyIPv4}
+}
+
+// legacyPolicyTable is where nanokube before the netlink backend kept
+// the rules (loaded with nft -f); the first sync removes it.
+func legacyPolicyTable() *nftables.Table {
+	return &nftables.Table{Name: NetpolTable, Family: nftables.TableFamilyINet}
+}
+
+// policyBase is the fixed part of the policy table: replies pass, then
+// packets of isolated local pods go to their chains.
+func policyBase() []baseChain {
+	accept := nftables.ChainPolicyAccept
+	state := []expr.Any{&expr.Ct{Register: reg1, Key: expr.CtKeySTATE}}
+	state = append(state, maskCmp(u32(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), expr.CmpOpNeq, u32(0))...)
+	vmap := func(load expr.Any, m string) []expr.Any {
+		return []expr.Any{load, &expr.Lookup{SourceRegister: reg1, DestRegister: unix.NFT_REG_VERDICT, IsDestRegSet: true, SetName: m}}
+	}
+	return []baseChain{{
+		chain: &nftables.Chain{Name: "forward", Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward,
+			Priority: nftables.ChainPriorityFilter, Policy: &accept},
+		rules: []baseRule{
+			{"ct state established,related accept", append(state, verdict(expr.VerdictAccept, ""))},
+			{"ip saddr vmap @" + mapPolicyEgress, vmap(ipSaddr(reg1), mapPolicyEgress)},
+			{"ip daddr vmap @" + mapPolicyIngress, vmap(ipDaddr(reg1), mapPolicyIngress)},
+		},
+	}}
+}
+
+var policyMaps = []string{mapPolicyIngress, mapPolicyEgress}
+
+// desiredPolicies is the whole policy table r stands for.
+func desiredPolicies(r *PolicyRules) *tableState {
+	return desiredState(policyBase(), policyMaps, r.Chains, r.Elems)
 }
 
 // NewPolicyEnforcer builds the enforcer of one node.
@@ -50,6 +89,7 @@ func NewPolicyEnforcer(cfg PolicyConfig) (*PolicyEnforcer, error) {
 	nsInf := cfg.Informers.Core().V1().Namespaces()
 	polInf := cfg.Informers.Networking().V1().NetworkPolicies()
 	e := &PolicyEnforcer{cfg: cfg, pods: podInf.Lister(), ns: nsInf.Lister(), pols: polInf.Lister(),
+		nft:   &nftSync{nsPath: cfg.NodeNetns, table: policyTable()},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "netpol-" + cfg.Node})}
 	// Events wait syncDelay in the queue's one key, so a burst (a
 	// rollout's pods getting their IPs) costs one render.
@@ -109,7 +149,6 @@ const syncDelay = 100 * time.Millisecond
 // forward hook (br_netfilter's bridge-nf-call-iptables). Without
 // br_netfilter only routed traffic (other nodes, Services) is policed.
 func (e *PolicyEnforcer) Ensure() error {
-	e.families = []string{"inet"}
 	const key = "net/bridge/bridge-nf-call-iptables"
 	if _, err := os.Stat("/proc/sys/" + key); err != nil {
 		if out, err := exec.Command("modprobe", "br_netfilter").CombinedOutput(); err != nil {
@@ -124,8 +163,12 @@ func (e *PolicyEnforcer) Ensure() error {
 // Run syncs on every change until ctx ends.
 func (e *PolicyEnforcer) Run(ctx context.Context) error {
 	defer e.queue.ShutDown()
+	defer e.nft.Close()
 	if err := e.Ensure(); err != nil {
 		return fmt.Errorf("node %s network policy: %w", e.cfg.Node, err)
+	}
+	if err := removeTable(e.cfg.NodeNetns, legacyPolicyTable()); err != nil {
+		return fmt.Errorf("node %s network policy: remove the nft -f table: %w", e.cfg.Node, err)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), e.synced...) {
 		return nil
@@ -148,57 +191,45 @@ func (e *PolicyEnforcer) Run(ctx context.Context) error {
 	}
 }
 
-// Ruleset renders the node's table from the informers' caches.
-func (e *PolicyEnforcer) Ruleset() (string, error) {
+// Rules renders the node's policy rules from the informers' caches.
+func (e *PolicyEnforcer) Rules() (*PolicyRules, error) {
 	pods, err := e.pods.List(labels.Everything())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	nss, err := e.ns.List(labels.Everything())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	pols, err := e.pols.List(labels.Everything())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return RenderPolicies(PolicyInput{Node: e.cfg.Node, Pods: pods, Namespaces: nss, Policies: pols}, e.families), nil
+	return RenderPolicies(PolicyInput{Node: e.cfg.Node, Pods: pods, Namespaces: nss, Policies: pols}), nil
 }
 
 func (e *PolicyEnforcer) sync() error {
-	rules, err := e.Ruleset()
+	rules, err := e.Rules()
 	if err != nil {
 		return err
 	}
-	if rules == e.last {
-		return nil
+	full := !e.nft.Known()
+	sent, err := e.nft.sync(desiredPolicies(rules))
+	if err != nil {
+		return fmt.Errorf("table %s: %w", tableName(policyTable()), err)
 	}
-	if err := nftApply(e.cfg.NodeNetns, rules); err != nil {
-		return err
+	if full {
+		// 0: a restart found the table in place.
+		e.cfg.Log.Info("network policy table synced", "node", e.cfg.Node, "messages", sent, "chains", len(rules.Chains))
 	}
-	e.last = rules
 	return nil
 }
 
 // RemovePolicies deletes the node's policy table (host driver: it lives
-// in the host netns).
+// in the host netns), and the one of an older nanokube; none is fine.
 func RemovePolicies(nodeNetns string) error {
-	return nftApply(nodeNetns, fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", NetpolTable, NetpolTable))
-}
-
-// nftApply loads a ruleset in one nft transaction inside the netns.
-func nftApply(nodeNetns, rules string) error {
-	args := []string{"-f", "-"}
-	name := "nft"
-	if nodeNetns != "" {
-		name, args = "nsenter", append([]string{"--net=" + nodeNetns, "--", "nft"}, args...)
+	if err := removeTable(nodeNetns, legacyPolicyTable()); err != nil {
+		return err
 	}
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(rules)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft -f: %w: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
+	return removeTable(nodeNetns, policyTable())
 }

@@ -1,7 +1,7 @@
 package network
 
 import (
-	"strings"
+	"reflect"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,52 +63,86 @@ func policyFixture() PolicyInput {
 	}
 }
 
+// chainTexts is a rendered table's chains as nft text, for comparisons.
+func chainTexts(r *PolicyRules) map[string][]string {
+	out := map[string][]string{}
+	for name, rules := range r.Chains {
+		texts := []string{}
+		for _, rule := range rules {
+			texts = append(texts, rule.String())
+		}
+		out[name] = texts
+	}
+	return out
+}
+
 func TestRenderPolicies(t *testing.T) {
-	rules := RenderPolicies(policyFixture(), []string{"inet"})
-	for _, want := range []string{
-		"table inet nanokube-netpol {}\ndelete table inet nanokube-netpol\ntable inet nanokube-netpol {\n",
-		"type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n",
-		// web (local, ingress-isolated): the named port resolves on web itself.
-		"ip saddr { 10.244.1.6 } meta l4proto tcp th dport 8080 return",
-		// namespaceSelector alone: every pod of the selected namespaces, any port.
-		"ip saddr { 10.244.1.9 } return",
-		"ip saddr 192.168.0.0/16 ip saddr != { 192.168.49.0/24 } meta l4proto udp th dport 9000-9100 return",
-		// other-egress selects every pod of default: egress to web pods by
-		// their own named port numbers.
-		"ip daddr { 10.244.0.5 } meta l4proto tcp th dport 8080 return",
-		"ip daddr { 10.244.1.10 } meta l4proto tcp th dport 8081 return",
-		"ip saddr vmap { 10.244.0.7 : jump egress-0, 10.244.0.5 : jump egress-2 }",
-		"ip daddr vmap { 10.244.0.5 : jump ingress-1 }",
-	} {
-		if !strings.Contains(rules, want) {
-			t.Errorf("ruleset lacks %q:\n%s", want, rules)
-		}
+	rules := RenderPolicies(policyFixture())
+	webIn, webOut, otherOut := chainName("ingress", "default/web"), chainName("egress", "default/web"), chainName("egress", "default/other")
+	// other-egress selects every pod of default: egress to web pods by
+	// their own named port numbers.
+	egress := []string{"ip daddr 10.244.0.5 tcp dport 8080 return", "ip daddr 10.244.1.10 tcp dport 8081 return", "drop"}
+	want := map[string][]string{
+		webIn: {
+			// The named port resolves on web itself.
+			"ip saddr 10.244.1.6 tcp dport 8080 return",
+			// namespaceSelector alone: every pod of the selected namespaces, any port.
+			"ip saddr 10.244.1.9 return",
+			"ip saddr 192.168.0.0/16 ip saddr != 192.168.49.0/24 udp dport 9000-9100 return",
+			// role=nobody selects nothing: that rule allows nothing.
+			"drop",
+		},
+		webOut:   egress,
+		otherOut: egress,
 	}
-	for _, unwanted := range []string{"10.244.1.9 : jump", "192.168.49.2 :", "role=nobody", "{  }", "{ }"} {
-		if strings.Contains(rules, unwanted) {
-			t.Errorf("ruleset has %q:\n%s", unwanted, rules)
-		}
+	if got := chainTexts(rules); !reflect.DeepEqual(got, want) {
+		t.Errorf("chains:\n got %q\nwant %q", got, want)
 	}
-	// Every policy chain ends in drop (default deny for selected pods).
-	if n, d := strings.Count(rules, "  chain "), strings.Count(rules, "    drop\n"); d != n-1 {
-		t.Errorf("%d chains but %d drops:\n%s", n, d, rules)
+	wantElems := map[string]map[string]string{
+		mapPolicyEgress:  {"10.244.0.5": "jump " + webOut, "10.244.0.7": "jump " + otherOut},
+		mapPolicyIngress: {"10.244.0.5": "jump " + webIn},
 	}
-	// Deterministic: the same input gives the same text (no needless reloads).
-	if again := RenderPolicies(policyFixture(), []string{"inet"}); again != rules {
+	if !reflect.DeepEqual(rules.Elems, wantElems) {
+		t.Errorf("elements %v, want %v", rules.Elems, wantElems)
+	}
+	// Deterministic: the same input gives the same rules (no needless syncs).
+	if again := RenderPolicies(policyFixture()); !reflect.DeepEqual(again, rules) {
 		t.Error("rendering is not deterministic")
 	}
-	// No policies: the table only lets everything through.
+	// No policies: no chains, empty maps (the fixed chain lets all through).
 	in := policyFixture()
 	in.Policies = nil
-	if r := RenderPolicies(in, []string{"inet"}); strings.Contains(r, "vmap") || !strings.Contains(r, "table inet nanokube-netpol {\n") {
-		t.Errorf("without policies:\n%s", r)
+	if r := RenderPolicies(in); len(r.Chains) != 0 || len(r.Elems[mapPolicyIngress])+len(r.Elems[mapPolicyEgress]) != 0 {
+		t.Errorf("without policies: %v %v", r.Chains, r.Elems)
 	}
-	// mon/deny-all isolates prom, which runs on n2.
+	// mon/deny-all isolates prom, which runs on n2: a chain of one drop.
 	in = policyFixture()
 	in.Node = "n2"
-	r := RenderPolicies(in, []string{"inet"})
-	if !strings.Contains(r, "10.244.1.9 : jump ingress-") || !strings.Contains(r, "# pod mon/prom, policies deny-all\n    drop\n") {
-		t.Errorf("deny-all on n2:\n%s", r)
+	r := RenderPolicies(in)
+	prom := chainName("ingress", "mon/prom")
+	if got := chainTexts(r)[prom]; !reflect.DeepEqual(got, []string{"drop"}) || r.Elems[mapPolicyIngress]["10.244.1.9"] != "jump "+prom {
+		t.Errorf("deny-all on n2: chain %q, elements %v", got, r.Elems)
+	}
+	// An empty from list with ports, a /32 and an IPv6 ipBlock, an egress
+	// rule without peers or ports.
+	in = policyFixture()
+	num := intstr.FromInt32(53)
+	udp := corev1.ProtocolUDP
+	in.Policies = []*networkingv1.NetworkPolicy{{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "mixed"}, Spec: networkingv1.NetworkPolicySpec{
+		PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		Ingress: []networkingv1.NetworkPolicyIngressRule{
+			{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &num}}},
+			{From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "192.0.2.9/32"}}, {IPBlock: &networkingv1.IPBlock{CIDR: "fd00::/8"}}}},
+		},
+		Egress: []networkingv1.NetworkPolicyEgressRule{{}},
+	}}}
+	got := chainTexts(RenderPolicies(in))
+	if w := []string{"udp dport 53 return", "ip saddr 192.0.2.9 return", "drop"}; !reflect.DeepEqual(got[webIn], w) {
+		t.Errorf("mixed ingress: %q, want %q", got[webIn], w)
+	}
+	if w := []string{"return", "drop"}; !reflect.DeepEqual(got[webOut], w) {
+		t.Errorf("mixed egress: %q, want %q", got[webOut], w)
 	}
 }
 
@@ -191,7 +225,7 @@ func TestPodChangeMatters(t *testing.T) {
 				return
 			}
 			// Skipped: the rules with the old pod and with the new one agree.
-			render := func(p *corev1.Pod) string {
+			render := func(p *corev1.Pod) *PolicyRules {
 				var pods []*corev1.Pod
 				for _, q := range in.Pods {
 					if (c.old == nil || q.Name != c.old.Name) && (c.new == nil || q.Name != c.new.Name) {
@@ -201,10 +235,10 @@ func TestPodChangeMatters(t *testing.T) {
 				if p != nil {
 					pods = append(pods, p)
 				}
-				return RenderPolicies(PolicyInput{Node: in.Node, Pods: pods, Namespaces: in.Namespaces, Policies: pols}, []string{"inet"})
+				return RenderPolicies(PolicyInput{Node: in.Node, Pods: pods, Namespaces: in.Namespaces, Policies: pols})
 			}
-			if before, after := render(c.old), render(c.new); before != after {
-				t.Fatalf("skipped change alters the rules:\n%s\nvs\n%s", before, after)
+			if before, after := render(c.old), render(c.new); !reflect.DeepEqual(before, after) {
+				t.Fatalf("skipped change alters the rules:\n%v\nvs\n%v", chainTexts(before), chainTexts(after))
 			}
 		})
 	}

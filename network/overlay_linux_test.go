@@ -157,29 +157,3 @@ func TestOverlayVXLAN(t *testing.T) {
 		DeleteProfile(p)
 	})
 }
-
-// TestPolicyTableLoads: the rendered NetworkPolicy table is valid nftables.
-func TestPolicyTableLoads(t *testing.T) {
-	inLab(t, func() {
-		if _, err := exec.LookPath("nft"); err != nil {
-			t.Skip("nft not installed")
-		}
-		rules := RenderPolicies(policyFixture(), []string{"inet"})
-		if err := nftApply("", rules); err != nil {
-			t.Fatalf("load:\n%s\n%v", rules, err)
-		}
-		if err := nftApply("", rules); err != nil {
-			t.Fatalf("reload: %v", err)
-		}
-		out, err := exec.Command("nft", "list", "table", "inet", NetpolTable).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "ct state established,related accept") {
-			t.Errorf("list: %v\n%s", err, out)
-		}
-		if err := RemovePolicies(""); err != nil {
-			t.Fatal(err)
-		}
-		if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), NetpolTable) {
-			t.Errorf("tables left: %s", out)
-		}
-	})
-}

@@ -253,18 +253,4 @@ func AnnouncingNode(s *corev1.Service, slices []*discoveryv1.EndpointSlice, node
 
 // RemoveProxy deletes the table (host driver: the table lives in the
 // host netns); no table is fine.
-func RemoveProxy(nodeNetns string) error {
-	t, err := openProxyTable(nodeNetns)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	if ok, err := t.exists(); err != nil || !ok {
-		return err
-	}
-	t.conn.DelTable(t.table)
-	if err := t.conn.Flush(); err != nil {
-		return fmt.Errorf("delete table ip %s: %w", ProxyTable, err)
-	}
-	return nil
-}
+func RemoveProxy(nodeNetns string) error { return removeTable(nodeNetns, proxyTable()) }

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The expressions of the proxy table: service-chain rules from the
-// model, the fixed base chains, and map elements to and from their
-// netlink form.
+// The expressions of the nftables tables: rules from the model (service
+// proxy and NetworkPolicy), the proxy's fixed base chains, and map
+// elements to and from their netlink form.
 
 // Registers: 1 is the first 16-byte register; 8 + i the 4-byte ones
 // (NFT_REG32_00 + i) that share its space, for concatenations.
@@ -93,20 +93,58 @@ func ip4(s string) ([]byte, error) {
 	return []byte(ip), nil
 }
 
-// ruleExprs turns one service-chain rule into expressions.
-func ruleExprs(r Rule) ([]expr.Any, error) {
-	var out []expr.Any
-	if r.Saddr != "" {
-		_, cidr, err := net.ParseCIDR(r.Saddr)
+// addrMatch is `ip saddr|daddr [!=] addr`: a plain compare for an
+// address, a masked one for a CIDR.
+func addrMatch(load expr.Any, addr string, not bool) ([]expr.Any, error) {
+	op := expr.CmpOpEq
+	if not {
+		op = expr.CmpOpNeq
+	}
+	if !strings.Contains(addr, "/") {
+		a, err := ip4(addr)
 		if err != nil {
 			return nil, err
 		}
-		op := expr.CmpOpEq
-		if r.SaddrNot {
-			op = expr.CmpOpNeq
+		return []expr.Any{load, cmp(op, a)}, nil
+	}
+	_, cidr, err := net.ParseCIDR(addr)
+	if err != nil {
+		return nil, err
+	}
+	if cidr.IP.To4() == nil {
+		return nil, fmt.Errorf("not an IPv4 CIDR: %q", addr)
+	}
+	return append([]expr.Any{load}, maskCmp(cidr.Mask, op, cidr.IP.To4())...), nil
+}
+
+// ruleExprs turns one rule of the model into expressions.
+func ruleExprs(r Rule) ([]expr.Any, error) {
+	var out []expr.Any
+	match := func(load expr.Any, addr string, not bool) error {
+		m, err := addrMatch(load, addr, not)
+		out = append(out, m...)
+		return err
+	}
+	if r.Saddr != "" {
+		if err := match(ipSaddr(reg1), r.Saddr, r.SaddrNot); err != nil {
+			return nil, err
 		}
-		out = append(out, ipSaddr(reg1))
-		out = append(out, maskCmp(cidr.Mask, op, cidr.IP.To4())...)
+	}
+	if r.Daddr != "" {
+		if err := match(ipDaddr(reg1), r.Daddr, false); err != nil {
+			return nil, err
+		}
+	}
+	if r.Except != "" {
+		load := ipSaddr
+		if r.exceptDir() == "daddr" {
+			load = ipDaddr
+		}
+		for _, c := range strings.Split(r.Except, ", ") {
+			if err := match(load(reg1), c, true); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if r.FibSaddrLoc {
 		out = append(out, &expr.Fib{Register: reg1, FlagSADDR: true, ResultADDRTYPE: true}, cmp(expr.CmpOpEq, u32(unix.RTN_LOCAL)))
@@ -116,6 +154,34 @@ func ruleExprs(r Rule) ([]expr.Any, error) {
 	}
 	if r.Random > 0 {
 		out = append(out, &expr.Numgen{Register: reg1, Modulus: uint32(r.Random), Type: unix.NFT_NG_RANDOM}, cmp(expr.CmpOpEq, u32(0)))
+	}
+	if r.L4Proto != "" {
+		p, err := protoNum(r.L4Proto)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l4proto(reg1), cmp(expr.CmpOpEq, []byte{p}))
+	}
+	if r.Dport != "" {
+		if r.L4Proto == "" {
+			return nil, errors.New("th dport without meta l4proto")
+		}
+		from, to, isRange := strings.Cut(r.Dport, "-")
+		lo, err := strconv.ParseUint(from, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("port %q: %w", r.Dport, err)
+		}
+		out = append(out, thDport(reg1))
+		if !isRange {
+			out = append(out, cmp(expr.CmpOpEq, binaryutil.BigEndian.PutUint16(uint16(lo))))
+		} else {
+			hi, err := strconv.ParseUint(to, 10, 16)
+			if err != nil {
+				return nil, fmt.Errorf("port %q: %w", r.Dport, err)
+			}
+			out = append(out, &expr.Range{Op: expr.CmpOpEq, Register: reg1,
+				FromData: binaryutil.BigEndian.PutUint16(uint16(lo)), ToData: binaryutil.BigEndian.PutUint16(uint16(hi))})
+		}
 	}
 	switch {
 	case r.Jump != "":
@@ -153,8 +219,14 @@ func ruleExprs(r Rule) ([]expr.Any, error) {
 				&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: r.DNATMap})
 		}
 		out = append(out, nat)
+	case r.Verdict == "accept":
+		out = append(out, verdict(expr.VerdictAccept, ""))
+	case r.Verdict == "drop":
+		out = append(out, verdict(expr.VerdictDrop, ""))
+	case r.Verdict == "return":
+		out = append(out, verdict(expr.VerdictReturn, ""))
 	default:
-		return nil, errors.New("no action")
+		return nil, fmt.Errorf("no action (verdict %q)", r.Verdict)
 	}
 	return out, nil
 }
@@ -280,6 +352,10 @@ func encodeElem(set, key, value string) (nftables.SetElement, error) {
 		if e.Key, err = protoPort(parts[0], parts[1]); err != nil {
 			return e, err
 		}
+	case set == mapPolicyIngress || set == mapPolicyEgress:
+		if e.Key, err = ip4(key); err != nil {
+			return e, err
+		}
 	case set == setHairpin:
 		if len(parts) != 2 {
 			return e, fmt.Errorf("key %q: want ip . ip", key)
@@ -326,6 +402,8 @@ func encodeElem(set, key, value string) (nftables.SetElement, error) {
 		e.VerdictData = &expr.Verdict{Kind: expr.VerdictDrop}
 	case strings.HasPrefix(value, "goto "):
 		e.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: strings.TrimPrefix(value, "goto ")}
+	case strings.HasPrefix(value, "jump "):
+		e.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: strings.TrimPrefix(value, "jump ")}
 	default:
 		return e, fmt.Errorf("verdict %q", value)
 	}
@@ -361,6 +439,11 @@ func decodeElem(set string, e nftables.SetElement) (key, value string, err error
 			return "", "", fmt.Errorf("key of %d bytes", len(k))
 		}
 		key = fmt.Sprintf("%s . %s", protoName(k[0]), port(k[4:]))
+	case set == mapPolicyIngress || set == mapPolicyEgress:
+		if len(k) != 4 {
+			return "", "", fmt.Errorf("key of %d bytes", len(k))
+		}
+		key = net.IP(k).String()
 	case set == setHairpin:
 		if len(k) != 8 {
 			return "", "", fmt.Errorf("key of %d bytes", len(k))
@@ -401,6 +484,8 @@ func decodeElem(set string, e nftables.SetElement) (key, value string, err error
 		return key, "drop", nil
 	case expr.VerdictGoto:
 		return key, "goto " + chain, nil
+	case expr.VerdictJump:
+		return key, "jump " + chain, nil
 	}
 	return key, fmt.Sprintf("verdict %d %s", code, chain), nil
 }

@@ -18,28 +18,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The netlink backend of the service proxy: it turns ProxyRules into
-// google/nftables messages and sends one sync as one batch (one atomic
-// nftables transaction). Every rule carries a fingerprint of its nft
-// text as its comment, so the state a previous daemon left in the kernel
-// can be read back and diffed like the state of the last sync.
+// The netlink backend of the service proxy and the NetworkPolicy
+// enforcer: it turns a table's desired state (fixed base chains, chains
+// of Rules, sets and map elements) into google/nftables messages and
+// sends one sync as one batch (one atomic nftables transaction). Every
+// rule carries a fingerprint of its nft text as its comment, so the
+// state a previous daemon left in the kernel can be read back and diffed
+// like the state of the last sync.
 
-// nftBuffer is the socket send and receive buffer of the proxy's netlink
-// socket: a full sync of thousands of services is one sendmsg of several
+// nftBuffer is the socket send and receive buffer of the netlink socket:
+// a full proxy sync of thousands of services is one sendmsg of several
 // MB, and the kernel queues one ack per message before we read them.
 const nftBuffer = 64 << 20
 
-// nftProxyTable programs the proxy table of one netns.
-type nftProxyTable struct {
+// nftTable programs one table of one netns.
+type nftTable struct {
 	conn  *nftables.Conn
 	table *nftables.Table
 	// dump is a second socket for the one table-wide rule dump of read.
 	dump *netlink.Conn
 }
 
-// openProxyTable opens a netlink socket in the netns at nsPath ("": the
-// current one).
-func openProxyTable(nsPath string) (*nftProxyTable, error) {
+func proxyTable() *nftables.Table {
+	return &nftables.Table{Name: ProxyTable, Family: nftables.TableFamilyIPv4}
+}
+
+// tableName is the table as nft names it: "ip nanokube".
+func tableName(tb *nftables.Table) string {
+	fam := "ip"
+	if tb.Family == nftables.TableFamilyINet {
+		fam = "inet"
+	}
+	return fam + " " + tb.Name
+}
+
+// openTable opens a netlink socket for table tb in the netns at nsPath
+// ("": the current one).
+func openTable(nsPath string, tb *nftables.Table) (*nftTable, error) {
 	bufs := func(c *netlink.Conn) error {
 		raw, err := c.SyscallConn()
 		if err != nil {
@@ -82,24 +97,24 @@ func openProxyTable(nsPath string) (*nftProxyTable, error) {
 		dump.Close()
 		return nil, err
 	}
-	return &nftProxyTable{conn: conn, dump: dump, table: &nftables.Table{Name: ProxyTable, Family: nftables.TableFamilyIPv4}}, nil
+	return &nftTable{conn: conn, dump: dump, table: tb}, nil
 }
 
-func (t *nftProxyTable) Close() error { return errors.Join(t.conn.CloseLasting(), t.dump.Close()) }
+func (t *nftTable) Close() error { return errors.Join(t.conn.CloseLasting(), t.dump.Close()) }
 
 // rulePrints dumps every rule of the table in one request and returns
 // the fingerprints (comments) per chain, in rule order. google/nftables
 // v0.3.0 dumps one chain per request and decodes every expression;
 // the diff needs only the chain and the comment of each rule.
-func (t *nftProxyTable) rulePrints() (map[string][]string, error) {
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: []byte(ProxyTable + "\x00")}})
+func (t *nftTable) rulePrints() (map[string][]string, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: []byte(t.table.Name + "\x00")}})
 	if err != nil {
 		return nil, err
 	}
 	req := netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE), Flags: netlink.Request | netlink.Dump},
 		// nfgenmsg: family, version, resource id
-		Data: append([]byte{unix.NFPROTO_IPV4, unix.NFNETLINK_V0, 0, 0}, attrs...),
+		Data: append([]byte{byte(t.table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
 	}
 	msgs, err := t.dump.Execute(req)
 	if err != nil {
@@ -131,36 +146,32 @@ func (t *nftProxyTable) rulePrints() (map[string][]string, error) {
 	return out, nil
 }
 
-// ProxyNft applies rendered proxy rules to the table of one netns. The
-// Proxy uses one per node; the benchmarks use it directly.
-type ProxyNft struct {
+// nftSync keeps one table of one netns at a desired state.
+type nftSync struct {
 	nsPath string
-	t      *nftProxyTable // nil until the first Sync and after an error
-	last   *proxyState    // what the last Sync applied; nil: read the kernel
+	table  *nftables.Table
+	t      *nftTable   // nil until the first sync and after an error
+	last   *tableState // what the last sync applied; nil: read the kernel
 }
 
-// NewProxyNft is the table of the netns at nsPath ("": the current one).
-func NewProxyNft(nsPath string) *ProxyNft { return &ProxyNft{nsPath: nsPath} }
-
-// Sync sends, in one netlink batch, what turns the table into r: the
-// difference with the last Sync or, for the first one (and after an
+// sync sends, in one netlink batch, what turns the table into want: the
+// difference with the last sync or, for the first one (and after an
 // error or Forget), with the table read back from the kernel. It
 // returns how many messages it sent (0: the table already matched).
-func (s *ProxyNft) Sync(r *ProxyRules) (int, error) {
+func (s *nftSync) sync(want *tableState) (int, error) {
 	if s.t == nil {
-		t, err := openProxyTable(s.nsPath)
+		t, err := openTable(s.nsPath, s.table)
 		if err != nil {
 			return 0, err
 		}
 		s.t = t
 	}
-	want := desired(r)
 	have := s.last
 	if have == nil {
 		var err error
 		if have, err = s.t.read(); err != nil {
 			s.Close()
-			return 0, fmt.Errorf("read table ip %s: %w", ProxyTable, err)
+			return 0, fmt.Errorf("read table %s: %w", tableName(s.table), err)
 		}
 	}
 	n, err := s.t.apply(want, have)
@@ -172,15 +183,15 @@ func (s *ProxyNft) Sync(r *ProxyRules) (int, error) {
 	return n, nil
 }
 
-// Known reports whether the next Sync diffs with the last one (false:
+// Known reports whether the next sync diffs with the last one (false:
 // with the kernel's table).
-func (s *ProxyNft) Known() bool { return s.last != nil }
+func (s *nftSync) Known() bool { return s.last != nil }
 
-// Forget makes the next Sync read the kernel's table, as after a restart.
-func (s *ProxyNft) Forget() { s.last = nil }
+// Forget makes the next sync read the kernel's table, as after a restart.
+func (s *nftSync) Forget() { s.last = nil }
 
 // Close drops the socket and what was applied.
-func (s *ProxyNft) Close() error {
+func (s *nftSync) Close() error {
 	var err error
 	if s.t != nil {
 		err = s.t.Close()
@@ -189,14 +200,48 @@ func (s *ProxyNft) Close() error {
 	return err
 }
 
-// proxyState is the table as applied: what the last sync sent, or what
+// removeTable deletes table tb of the netns at nsPath; no table is fine.
+func removeTable(nsPath string, tb *nftables.Table) error {
+	t, err := openTable(nsPath, tb)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if ok, err := t.exists(); err != nil || !ok {
+		return err
+	}
+	t.conn.DelTable(t.table)
+	if err := t.conn.Flush(); err != nil {
+		return fmt.Errorf("delete table %s: %w", tableName(tb), err)
+	}
+	return nil
+}
+
+// ProxyNft applies rendered proxy rules to the table of one netns. The
+// Proxy uses one per node; the benchmarks use it directly.
+type ProxyNft struct{ nftSync }
+
+// NewProxyNft is the table of the netns at nsPath ("": the current one).
+func NewProxyNft(nsPath string) *ProxyNft {
+	return &ProxyNft{nftSync{nsPath: nsPath, table: proxyTable()}}
+}
+
+// Sync applies r in one batch (see nftSync.sync).
+func (s *ProxyNft) Sync(r *ProxyRules) (int, error) { return s.sync(desired(r)) }
+
+// tableState is a table as applied: what the last sync sent, or what
 // was read back from the kernel.
-type proxyState struct {
+type tableState struct {
 	chains map[string]appliedChain
 	sets   map[string]string            // set → signature (flags, timeout)
 	elems  map[string]map[string]string // map → key → value (not the affinity sets)
-	// podCIDR the base chains were rendered for (desired states only).
-	podCIDR string
+	// Desired states only: the fixed base chains and sets of the table.
+	base  []baseChain
+	fixed []string
+}
+
+func emptyState() *tableState {
+	return &tableState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
 }
 
 type appliedChain struct {
@@ -245,10 +290,12 @@ func fingerprint(text string) string {
 	return fmt.Sprintf("nk:%016x", h.Sum64())
 }
 
-// desired is the whole table r stands for: the fixed part and r.
-func desired(r *ProxyRules) *proxyState {
-	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}, podCIDR: r.PodCIDR}
-	for _, b := range baseChains(r.PodCIDR) {
+// desiredState is a whole table: its fixed base chains and sets (maps),
+// and the chains and map elements rendered from the cluster.
+func desiredState(base []baseChain, fixed []string, chains map[string][]Rule, elems map[string]map[string]string) *tableState {
+	s := emptyState()
+	s.base, s.fixed = base, fixed
+	for _, b := range base {
 		c := appliedChain{printsOnly: true}
 		if b.chain.Hooknum != nil {
 			c.hook = hookSignature(b.chain)
@@ -258,28 +305,37 @@ func desired(r *ProxyRules) *proxyState {
 		}
 		s.chains[b.chain.Name] = c
 	}
-	for name, rules := range r.Chains {
+	for name, rules := range chains {
 		s.chains[name] = appliedChain{rules: rules}
 	}
-	for _, name := range fixedMaps {
+	for _, name := range fixed {
 		s.sets[name] = setSignature(setSpec(nil, name, 0))
 		s.elems[name] = map[string]string{}
 	}
+	for name, e := range elems {
+		s.elems[name] = e
+	}
+	return s
+}
+
+// desired is the whole proxy table r stands for: the fixed part and r.
+func desired(r *ProxyRules) *tableState {
+	s := desiredState(baseChains(r.PodCIDR), fixedMaps, r.Chains, r.Elems)
 	for name, timeout := range r.Sets {
 		s.sets[name] = setSignature(setSpec(nil, name, timeout))
 	}
-	for name, elems := range r.Elems {
+	for name := range r.Elems {
 		if strings.HasPrefix(name, epMapPrefix) {
 			s.sets[name] = setSignature(setSpec(nil, name, 0))
 		}
-		s.elems[name] = elems
 	}
 	return s
 }
 
 var fixedMaps = []string{mapServiceIPs, mapNodePorts, mapNoEndpoints, mapNoEndpointPort, setHairpin, setMasqIPs, setMasqNodePorts}
 
-// setSpec is the declaration of a set or map of the table by its name.
+// setSpec is the declaration of a set or map of a table by its name
+// (the names of the proxy's and the policy table's sets differ).
 func setSpec(t *nftables.Table, name string, timeout int32) *nftables.Set {
 	s := &nftables.Set{Table: t, Name: name}
 	switch {
@@ -287,6 +343,8 @@ func setSpec(t *nftables.Table, name string, timeout int32) *nftables.Set {
 		s.IsMap, s.KeyType, s.DataType = true, nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), nftables.TypeVerdict
 	case name == mapNodePorts || name == mapNoEndpointPort:
 		s.IsMap, s.KeyType, s.DataType = true, nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService), nftables.TypeVerdict
+	case name == mapPolicyIngress || name == mapPolicyEgress:
+		s.IsMap, s.KeyType, s.DataType = true, nftables.TypeIPAddr, nftables.TypeVerdict
 	case name == setHairpin:
 		s.KeyType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
 	case name == setMasqIPs:
@@ -323,13 +381,13 @@ func hookSignature(c *nftables.Chain) string {
 	return fmt.Sprintf("%s/%d/%d/%d", c.Type, hook, prio, policy)
 }
 
-func (t *nftProxyTable) exists() (bool, error) {
-	tables, err := t.conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
+func (t *nftTable) exists() (bool, error) {
+	tables, err := t.conn.ListTablesOfFamily(t.table.Family)
 	if err != nil {
 		return false, fmt.Errorf("list tables: %w", err)
 	}
 	for _, tb := range tables {
-		if tb.Name == ProxyTable {
+		if tb.Name == t.table.Name {
 			return true, nil
 		}
 	}
@@ -337,12 +395,12 @@ func (t *nftProxyTable) exists() (bool, error) {
 }
 
 // read loads the table's state from the kernel; nil when there is no table.
-func (t *nftProxyTable) read() (*proxyState, error) {
+func (t *nftTable) read() (*tableState, error) {
 	if ok, err := t.exists(); err != nil || !ok {
 		return nil, err
 	}
-	s := &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
-	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	s := emptyState()
+	chains, err := t.conn.ListChainsOfTableFamily(t.table.Family)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
 	}
@@ -351,7 +409,7 @@ func (t *nftProxyTable) read() (*proxyState, error) {
 		return nil, err
 	}
 	for _, c := range chains {
-		if c.Table.Name != ProxyTable {
+		if c.Table.Name != t.table.Name {
 			continue
 		}
 		ac := appliedChain{printsOnly: true, prints: prints[c.Name]}
@@ -392,13 +450,13 @@ func (t *nftProxyTable) read() (*proxyState, error) {
 
 // apply sends the batch that turns have (nil: no table) into want and
 // returns how many messages it sent (0: nothing to do).
-func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
+func (t *nftTable) apply(want, have *tableState) (int, error) {
 	c, tb := t.conn, t.table
 	n := 0
 	rebuild := have == nil
 	if have != nil {
 		// A fixed map or base chain of another shape: start over.
-		for _, name := range fixedMaps {
+		for _, name := range want.fixed {
 			if sig, ok := have.sets[name]; ok && sig != want.sets[name] {
 				rebuild = true
 			}
@@ -421,7 +479,7 @@ func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
 		}
 		c.AddTable(tb)
 		n++
-		have = &proxyState{chains: map[string]appliedChain{}, sets: map[string]string{}, elems: map[string]map[string]string{}}
+		have = emptyState()
 	}
 	for name := range want.sets {
 		if _, ok := have.sets[name]; ok {
@@ -435,7 +493,7 @@ func (t *nftProxyTable) apply(want, have *proxyState) (int, error) {
 	// New chains first, so any rule may jump to any of them.
 	chainRef := func(name string) *nftables.Chain { return &nftables.Chain{Name: name, Table: tb} }
 	base := map[string]baseChain{}
-	for _, b := range baseChains(want.podCIDR) {
+	for _, b := range want.base {
 		base[b.chain.Name] = b
 	}
 	for _, name := range sortedKeys(want.chains) {

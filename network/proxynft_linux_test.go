@@ -17,7 +17,12 @@ import (
 )
 
 // proxyLab is a fresh netns with the proxy's netlink socket in it.
-func proxyLab(t *testing.T) (string, *nftProxyTable) {
+func proxyLab(t *testing.T) (string, *nftTable) {
+	return nftLab(t, proxyTable())
+}
+
+// nftLab is a fresh netns with a netlink socket for table tb in it.
+func nftLab(t *testing.T, tb *nftables.Table) (string, *nftTable) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, nftables)")
@@ -27,12 +32,12 @@ func proxyLab(t *testing.T) (string, *nftProxyTable) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { removeNetns(path) })
-	tb, err := openProxyTable(path)
+	nt, err := openTable(path, tb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tb.Close() })
-	return path, tb
+	t.Cleanup(func() { nt.Close() })
+	return path, nt
 }
 
 // richInput has one service of every shape the renderer knows.
@@ -90,9 +95,12 @@ func richInput(unready bool) ProxyInput {
 	return in
 }
 
-func nftList(t *testing.T, nsPath string) string {
+func nftList(t *testing.T, nsPath string) string { return nftListTable(t, nsPath, proxyTable()) }
+
+// nftListTable is `nft list table` of tb in the netns at nsPath.
+func nftListTable(t *testing.T, nsPath string, tb *nftables.Table) string {
 	t.Helper()
-	out, err := exec.Command("nsenter", "--net="+nsPath, "--", "nft", "list", "table", "ip", ProxyTable).CombinedOutput()
+	out, err := exec.Command("nsenter", append([]string{"--net=" + nsPath, "--", "nft", "list", "table"}, strings.Fields(tableName(tb))...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft list: %v: %s", err, out)
 	}

@@ -41,57 +41,6 @@ type ProxyRules struct {
 	PodCIDR string
 }
 
-// Rule is one rule of a service chain, as data: an optional match and
-// one action. String renders it in nft syntax (tests, fingerprints);
-// the netlink backend turns it into expressions.
-type Rule struct {
-	// Match, in this order (each optional).
-	Saddr       string // ip saddr in this CIDR …
-	SaddrNot    bool   // … or not in it
-	FibSaddrLoc bool   // fib saddr type local
-	SaddrInSet  string // ip saddr @set
-	Random      int    // numgen random mod Random 0
-	// Action: exactly one.
-	Jump, Goto string
-	Update     string // update @set { ip saddr }
-	DNAT       string // dnat to ip:port
-	DNATMap    string // dnat to numgen random mod MapMod map @DNATMap
-	MapMod     int
-}
-
-func (r Rule) String() string {
-	var b strings.Builder
-	if r.Saddr != "" {
-		b.WriteString("ip saddr ")
-		if r.SaddrNot {
-			b.WriteString("!= ")
-		}
-		b.WriteString(r.Saddr + " ")
-	}
-	if r.FibSaddrLoc {
-		b.WriteString("fib saddr type local ")
-	}
-	if r.SaddrInSet != "" {
-		b.WriteString("ip saddr @" + r.SaddrInSet + " ")
-	}
-	if r.Random > 0 {
-		fmt.Fprintf(&b, "numgen random mod %d 0 ", r.Random)
-	}
-	switch {
-	case r.Jump != "":
-		b.WriteString("jump " + r.Jump)
-	case r.Goto != "":
-		b.WriteString("goto " + r.Goto)
-	case r.Update != "":
-		b.WriteString("update @" + r.Update + " { ip saddr }")
-	case r.DNAT != "":
-		b.WriteString("dnat to " + r.DNAT)
-	case r.DNATMap != "":
-		fmt.Fprintf(&b, "dnat to numgen random mod %d map @%s", r.MapMod, r.DNATMap)
-	}
-	return b.String()
-}
-
 // The dispatch maps of the table.
 const (
 	mapServiceIPs     = "service-ips"           // daddr . proto . port → goto svc/ext chain
@@ -415,25 +364,4 @@ func cascade(n, i int) int {
 		return left
 	}
 	return 0
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func equalRules(a, b []Rule) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
