@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,9 +17,9 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 )
 
-// refManager is upstream's PodControllerRefManager for one owner during
-// one sync (and its ControllerRevision adoption): it keeps the pods the
-// owner controls and that still match,
+// refManager is upstream's ControllerRefManager for one owner during one
+// sync (pods, the Deployment's ReplicaSets, ControllerRevision adoption):
+// it keeps the objects the owner controls and that still match,
 // adopts matching orphans (only while the owner, read afresh from the API
 // once, is the same object and not being deleted) and releases owned pods
 // that no longer match by removing its ownerReference.
@@ -61,67 +62,77 @@ func (m *refManager) matches(p *corev1.Pod) bool {
 // the error joins the adoptions and releases that failed (the pods that
 // could be claimed are still returned, as upstream's ClaimPods does).
 func (m *refManager) claim(ctx context.Context, pods []*corev1.Pod) ([]*corev1.Pod, error) {
-	var owned []*corev1.Pod
+	return claimObjects(ctx, m, pods, "Pod", m.matches, func(ctx context.Context, p *corev1.Pod, patch []byte) (*corev1.Pod, error) {
+		return m.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	})
+}
+
+// claimReplicaSets is upstream's ClaimReplicaSets (the Deployment's
+// ControllerRefManager): the ReplicaSets the owner controls after
+// adopting matching orphans and releasing owned ones that stopped
+// matching the selector.
+func (m *refManager) claimReplicaSets(ctx context.Context, sets []*appsv1.ReplicaSet) ([]*appsv1.ReplicaSet, error) {
+	match := func(rs *appsv1.ReplicaSet) bool { return m.sel.Matches(labels.Set(rs.Labels)) }
+	return claimObjects(ctx, m, sets, "ReplicaSet", match, func(ctx context.Context, rs *appsv1.ReplicaSet, patch []byte) (*appsv1.ReplicaSet, error) {
+		return m.client.AppsV1().ReplicaSets(rs.Namespace).Patch(ctx, rs.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	})
+}
+
+// claimObjects is upstream's ClaimObject over a list of one kind: owned
+// and matching objects are kept, owned ones that stopped matching are
+// released (not while the owner is being deleted), and matching orphans
+// of the owner's namespace that are not being deleted are adopted after
+// the fresh owner check. patch applies a strategic merge patch.
+func claimObjects[T metav1.Object](ctx context.Context, m *refManager, objs []T, kind string, matches func(T) bool,
+	patch func(context.Context, T, []byte) (T, error)) ([]T, error) {
+	var owned []T
 	var errs []error
-	for _, p := range pods {
-		ok, err := m.claimOne(ctx, p)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if ok != nil {
-			owned = append(owned, ok)
+	for _, o := range objs {
+		ref := metav1.GetControllerOfNoCopy(o)
+		switch {
+		case ref != nil && ref.UID != m.owner.GetUID():
+			// someone else's
+		case ref != nil && matches(o):
+			owned = append(owned, o)
+		case ref != nil:
+			if m.owner.GetDeletionTimestamp() != nil {
+				continue
+			}
+			_, err := patch(ctx, o, releasePatch(m.owner.GetUID(), o.GetUID()))
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
+				// Gone or recreated (the uid no longer matches: 422) needs nothing.
+				errs = append(errs, fmt.Errorf("release %s %s/%s: %w", kind, o.GetNamespace(), o.GetName(), err))
+			}
+		case m.owner.GetDeletionTimestamp() != nil || !matches(o) || o.GetDeletionTimestamp() != nil || o.GetNamespace() != m.owner.GetNamespace():
+			// not an orphan this owner may adopt
+		default:
+			if err := m.canAdopt(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("can't adopt %s %v/%v (%v): %w", kind, o.GetNamespace(), o.GetName(), o.GetUID(), err))
+				continue
+			}
+			adopted, err := patch(ctx, o, m.adoptPatch(o.GetUID()))
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				errs = append(errs, fmt.Errorf("adopt %s %s/%s: %w", kind, o.GetNamespace(), o.GetName(), err))
+			default:
+				owned = append(owned, adopted)
+			}
 		}
 	}
 	return owned, errors.Join(errs...)
 }
 
-func (m *refManager) claimOne(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
-	if ref := metav1.GetControllerOfNoCopy(p); ref != nil {
-		if ref.UID != m.owner.GetUID() {
-			return nil, nil // someone else's
-		}
-		if m.matches(p) {
-			return p, nil
-		}
-		if m.owner.GetDeletionTimestamp() != nil {
-			return nil, nil
-		}
-		return nil, m.release(ctx, p)
-	}
-	if m.owner.GetDeletionTimestamp() != nil || !m.matches(p) || p.DeletionTimestamp != nil || p.Namespace != m.owner.GetNamespace() {
-		return nil, nil
-	}
-	adopted, err := m.adopt(ctx, p)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	return adopted, err
+// adoptPatch makes the owner an object's controller; the uid guards
+// against an object recreated under the same name.
+func (m *refManager) adoptPatch(uid types.UID) []byte {
+	return fmt.Appendf(nil, `{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":%q,"name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}],"uid":%q}}`,
+		m.gvk.GroupVersion().String(), m.gvk.Kind, m.owner.GetName(), m.owner.GetUID(), uid)
 }
 
-// adopt makes the owner the pod's controller with a strategic merge patch
-// whose uid guards against a pod recreated under the same name.
-func (m *refManager) adopt(ctx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
-	if err := m.canAdopt(ctx); err != nil {
-		return nil, fmt.Errorf("can't adopt Pod %v/%v (%v): %w", p.Namespace, p.Name, p.UID, err)
-	}
-	patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":%q,"name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}],"uid":%q}}`,
-		m.gvk.GroupVersion().String(), m.gvk.Kind, m.owner.GetName(), m.owner.GetUID(), p.UID)
-	adopted, err := m.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("adopt pod %s/%s: %w", p.Namespace, p.Name, err)
-	}
-	return adopted, nil
-}
-
-// release drops the owner's reference from the pod; a pod that is gone or
-// was recreated (the uid no longer matches: 422) needs nothing.
-func (m *refManager) release(ctx context.Context, p *corev1.Pod) error {
-	patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, m.owner.GetUID(), p.UID)
-	_, err := m.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-	if err == nil || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
-		return nil
-	}
-	return fmt.Errorf("release pod %s/%s: %w", p.Namespace, p.Name, err)
+// releasePatch drops the owner's reference from an object.
+func releasePatch(owner, uid types.UID) []byte {
+	return fmt.Appendf(nil, `{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, owner, uid)
 }
 
 // adoptRevisions is upstream's AdoptOrphanRevisions: ControllerRevisions
@@ -142,9 +153,7 @@ func (m *refManager) adoptRevisions(ctx context.Context, lister appslisters.Cont
 		if err := m.canAdopt(ctx); err != nil {
 			return fmt.Errorf("can't adopt ControllerRevision %v/%v (%v): %w", cr.Namespace, cr.Name, cr.UID, err)
 		}
-		patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":%q,"kind":%q,"name":%q,"uid":%q,"controller":true,"blockOwnerDeletion":true}],"uid":%q}}`,
-			m.gvk.GroupVersion().String(), m.gvk.Kind, m.owner.GetName(), m.owner.GetUID(), cr.UID)
-		_, err := m.client.AppsV1().ControllerRevisions(cr.Namespace).Patch(ctx, cr.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+		_, err := m.client.AppsV1().ControllerRevisions(cr.Namespace).Patch(ctx, cr.Name, types.StrategicMergePatchType, m.adoptPatch(cr.UID), metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("adopt controller revision %s/%s: %w", cr.Namespace, cr.Name, err)
 		}

@@ -34,6 +34,8 @@ const (
 	podTemplateHashLabel      = appsv1.DefaultDeploymentUniqueLabelKey
 )
 
+var deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
+
 // DeploymentConfig builds the Deployment controller.
 type DeploymentConfig struct {
 	Client    kubernetes.Interface
@@ -64,12 +66,30 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 	if _, err := dInf.Informer().AddEventHandler(c.w.handler()); err != nil {
 		return nil, err
 	}
+	// Like upstream's add/update/deleteReplicaSet: the owner is queued, an
+	// owner the update took away too, and an orphan queues the matching
+	// deployments.
 	onRS := func(obj any) {
+		if key, ok := controllerKey(obj, "Deployment"); ok {
+			c.w.queue.Add(key)
+		} else if m, ok := metaOf(obj); ok && metav1.GetControllerOf(m) == nil {
+			c.enqueueMatching(m)
+		}
+	}
+	onRSUpdate := func(prev, cur any) {
+		if key, ok := controllerKey(prev, "Deployment"); ok {
+			if curKey, _ := controllerKey(cur, "Deployment"); curKey != key {
+				c.w.queue.Add(key)
+			}
+		}
+		onRS(cur)
+	}
+	onRSDelete := func(obj any) {
 		if key, ok := controllerKey(obj, "Deployment"); ok {
 			c.w.queue.Add(key)
 		}
 	}
-	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onRS, UpdateFunc: func(_, o any) { onRS(o) }, DeleteFunc: onRS}); err != nil {
+	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onRS, UpdateFunc: onRSUpdate, DeleteFunc: onRSDelete}); err != nil {
 		return nil, err
 	}
 	// Recreate waits for the old pods to be gone, not only terminating.
@@ -119,15 +139,14 @@ func (c *Deployment) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, err := c.rs.ReplicaSets(ns).List(labels.Everything())
+	if d.Spec.Selector == nil || (len(d.Spec.Selector.MatchLabels) == 0 && len(d.Spec.Selector.MatchExpressions) == 0) {
+		// Upstream refuses to select every ReplicaSet of the namespace.
+		c.cfg.Recorder.Eventf(d, corev1.EventTypeWarning, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
+		return nil
+	}
+	owned, err := c.claimReplicaSets(ctx, d)
 	if err != nil {
 		return err
-	}
-	var owned []*appsv1.ReplicaSet
-	for _, rs := range all {
-		if ref := metav1.GetControllerOf(rs); ref != nil && ref.UID == d.UID {
-			owned = append(owned, rs)
-		}
 	}
 	hash := templateHash(&d.Spec.Template, d.Status.CollisionCount)
 	var newRS *appsv1.ReplicaSet
@@ -194,6 +213,43 @@ func (c *Deployment) sync(ctx context.Context, key string) error {
 		return err
 	}
 	return c.syncStatus(ctx, d, newRS, old, created)
+}
+
+// claimReplicaSets is upstream's getReplicaSetsForDeployment: the
+// namespace's ReplicaSets the deployment controls, after adopting
+// matching orphans (a deployment deleted with --cascade=orphan and made
+// again takes its ReplicaSets back instead of starting a new rollout) and
+// releasing owned ones relabelled out of its selector.
+func (c *Deployment) claimReplicaSets(ctx context.Context, d *appsv1.Deployment) ([]*appsv1.ReplicaSet, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s/%s selector: %w", d.Namespace, d.Name, err)
+	}
+	all, err := c.rs.ReplicaSets(d.Namespace).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	m := &refManager{client: c.cfg.Client, owner: d, gvk: deploymentKind, sel: sel,
+		fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.cfg.Client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+		}}
+	return m.claimReplicaSets(ctx, all)
+}
+
+// enqueueMatching queues the deployments whose selector matches an orphan
+// ReplicaSet's labels: one of them may adopt it.
+func (c *Deployment) enqueueMatching(rs metav1.Object) {
+	all, err := c.d.Deployments(rs.GetNamespace()).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, d := range all {
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(rs.GetLabels())) {
+			continue
+		}
+		c.w.queue.Add(d.Namespace + "/" + d.Name)
+	}
 }
 
 // oldPodsRunning reports whether any pod of the old ReplicaSets still
@@ -324,7 +380,7 @@ func (c *Deployment) createRS(ctx context.Context, d *appsv1.Deployment, hash st
 			Namespace:       d.Namespace,
 			Labels:          tmpl.Labels,
 			Annotations:     c.rsAnnotations(d, revision),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, deploymentKind)},
 		},
 		Spec: appsv1.ReplicaSetSpec{Replicas: &start, MinReadySeconds: d.Spec.MinReadySeconds, Selector: sel, Template: tmpl},
 	}

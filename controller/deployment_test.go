@@ -1,12 +1,17 @@
 package controller
 
 import (
+	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/record"
 )
@@ -109,5 +114,130 @@ func TestDeploymentProgress(t *testing.T) {
 	c.progress(d, st, rs, false, now)
 	if got := reason(st); got != "True/NewReplicaSetAvailable" {
 		t.Fatalf("resumed and complete: %s", got)
+	}
+}
+
+func testDeployment() *appsv1.Deployment {
+	lbl := map[string]string{"app": "web"}
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", UID: "uid-web", Generation: 1},
+		Spec: appsv1.DeploymentSpec{Replicas: ptrTo(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img"}}}}}}
+}
+
+// testReplicaSetOf is the ReplicaSet the deployment would make for its
+// current template, owned by owner (nil: an orphan).
+func testReplicaSetOf(d *appsv1.Deployment, name string, owner *appsv1.Deployment) *appsv1.ReplicaSet {
+	hash := templateHash(&d.Spec.Template, nil)
+	lbl := map[string]string{"app": "web", podTemplateHashLabel: hash}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name), Labels: lbl,
+		Annotations: map[string]string{revisionAnnotation: "1"}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl}, Spec: d.Spec.Template.Spec}}}
+	if owner != nil {
+		rs.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(owner, deploymentKind)}
+	}
+	return rs
+}
+
+// A deployment made again after `delete --cascade=orphan` adopts its old
+// ReplicaSet instead of creating one, and a ReplicaSet relabelled out of
+// its selector is released (and left alone).
+func TestDeploymentAdoptsAndReleasesReplicaSets(t *testing.T) {
+	d := testDeployment()
+	orphan := testReplicaSetOf(d, "web-"+templateHash(&d.Spec.Template, nil), nil)
+	moved := testReplicaSetOf(d, "web-debug", d)
+	moved.Labels = map[string]string{"app": "debug"}
+	other := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "other", UID: "uid-other"}}
+	theirs := testReplicaSetOf(d, "web-theirs", other)
+	f := newFakeCluster(d, orphan, moved, theirs)
+	c, err := NewDeployment(DeploymentConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	controller := func(name string) types.UID {
+		rs, err := f.client.AppsV1().ReplicaSets("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return "gone"
+		}
+		if ref := metav1.GetControllerOf(rs); ref != nil {
+			return ref.UID
+		}
+		return ""
+	}
+	eventually(t, "orphan adopted, moved released, status from the adopted set", func() bool {
+		got, _ := f.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		return controller(orphan.Name) == d.UID && controller(moved.Name) == "" && got.Status.ObservedGeneration == 1 &&
+			got.Annotations[revisionAnnotation] == "1"
+	})
+	if got := controller(theirs.Name); got != other.UID {
+		t.Errorf("another deployment's ReplicaSet now controlled by %q", got)
+	}
+	list, _ := f.client.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{})
+	if len(list.Items) != 3 {
+		t.Fatalf("%d ReplicaSets, want the 3 there were (no new one for the adopted template)", len(list.Items))
+	}
+	rs, _ := f.client.AppsV1().ReplicaSets("default").Get(ctx, orphan.Name, metav1.GetOptions{})
+	if ref := metav1.GetControllerOf(rs); ref.Kind != "Deployment" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
+		t.Errorf("adopted with %+v, want a blocking Deployment controller ref", ref)
+	}
+}
+
+// The claimer adopts nothing for a deployment being deleted or one that
+// was deleted and made again under the same name (the fresh read), and
+// releases nothing while the deployment is being deleted.
+func TestDeploymentClaimGuards(t *testing.T) {
+	cases := []struct {
+		name      string
+		deleting  bool
+		freshUID  types.UID
+		owned     bool // the ReplicaSet starts owned, relabelled out of the selector
+		wantOwner types.UID
+		wantErr   string
+	}{
+		{name: "deleting adopts nothing", deleting: true},
+		{name: "deleting releases nothing", owned: true, deleting: true, wantOwner: "uid-web"},
+		{name: "recreated owner adopts nothing", freshUID: "uid-new", wantErr: "original default/web is gone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testDeployment()
+			if tc.deleting {
+				d.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+			}
+			stored := d.DeepCopy()
+			if tc.freshUID != "" {
+				stored.UID = tc.freshUID
+			}
+			var rs *appsv1.ReplicaSet
+			if tc.owned {
+				rs = testReplicaSetOf(d, "web-x", d)
+				rs.Labels = map[string]string{"app": "debug"}
+			} else {
+				rs = testReplicaSetOf(d, "web-x", nil)
+			}
+			f := newFakeCluster(stored, rs)
+			ctx := context.Background()
+			m := &refManager{client: f.client, owner: d, gvk: deploymentKind, sel: labels.SelectorFromSet(d.Spec.Selector.MatchLabels),
+				fresh: func(ctx context.Context) (metav1.Object, error) {
+					return f.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+				}}
+			got, err := m.claimReplicaSets(ctx, []*appsv1.ReplicaSet{rs})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if len(got) != 0 {
+				t.Fatalf("claimed %d, want none", len(got))
+			}
+			after, _ := f.client.AppsV1().ReplicaSets("default").Get(ctx, "web-x", metav1.GetOptions{})
+			var owner types.UID
+			if ref := metav1.GetControllerOf(after); ref != nil {
+				owner = ref.UID
+			}
+			if owner != tc.wantOwner {
+				t.Fatalf("controller %q, want %q", owner, tc.wantOwner)
+			}
+		})
 	}
 }
