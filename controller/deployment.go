@@ -308,55 +308,102 @@ func surgeAndUnavailable(d *appsv1.Deployment, replicas int32) (int32, int32) {
 }
 
 func (c *Deployment) rollingUpdate(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet, replicas int32) error {
-	surge, unavail := surgeAndUnavailable(d, replicas)
-	total := derefReplicas(newRS.Spec.Replicas)
-	for _, rs := range old {
-		total += derefReplicas(rs.Spec.Replicas)
+	plan := planRollingUpdate(d, newRS, old, replicas)
+	if err := c.scale(ctx, newRS, d, plan.newReplicas); err != nil {
+		return err
 	}
-	// Scale the new ReplicaSet up within the surge.
-	newCount := derefReplicas(newRS.Spec.Replicas)
-	if newCount < replicas {
-		grow := min(replicas+surge-total, replicas-newCount)
-		if grow > 0 {
-			if err := c.scale(ctx, newRS, d, newCount+grow); err != nil {
+	for _, rs := range old {
+		if to, ok := plan.old[rs.Name]; ok {
+			if err := c.scale(ctx, rs, d, to); err != nil {
 				return err
 			}
-			newCount += grow
-			total += grow
 		}
-	} else if newCount > replicas {
-		if err := c.scale(ctx, newRS, d, replicas); err != nil {
-			return err
-		}
-		newCount = replicas
 	}
-	// Scale old ReplicaSets down while enough pods stay available.
+	return nil
+}
+
+// rollingPlan is one step of a rolling update: the new ReplicaSet's
+// replicas and the old ReplicaSets to scale down (by name).
+type rollingPlan struct {
+	newReplicas int32
+	old         map[string]int32
+}
+
+// planRollingUpdate is upstream's rolloutRolling arithmetic for one sync:
+// reconcileNewReplicaSet (grow the new ReplicaSet within maxSurge, or
+// shrink it to replicas), then reconcileOldReplicaSets — at most
+// allPods-minAvailable-newUnavailable old replicas go, unhealthy ones of
+// the oldest ReplicaSets first (cleanupUnhealthyReplicas), then healthy
+// ones while more than minAvailable pods are available
+// (scaleDownOldReplicaSetsForRollingUpdate), oldest ReplicaSets first.
+func planRollingUpdate(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet, replicas int32) rollingPlan {
+	surge, unavail := surgeAndUnavailable(d, replicas)
+	plan := rollingPlan{newReplicas: derefReplicas(newRS.Spec.Replicas), old: map[string]int32{}}
+	allPods := plan.newReplicas
+	for _, rs := range old {
+		allPods += derefReplicas(rs.Spec.Replicas)
+	}
+	switch {
+	case plan.newReplicas > replicas:
+		allPods -= plan.newReplicas - replicas
+		plan.newReplicas = replicas
+	case plan.newReplicas < replicas && allPods < replicas+surge:
+		grow := min(replicas+surge-allPods, replicas-plan.newReplicas)
+		plan.newReplicas += grow
+		allPods += grow
+	}
+	sorted := append([]*appsv1.ReplicaSet(nil), old...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if !sorted[i].CreationTimestamp.Equal(&sorted[j].CreationTimestamp) {
+			return sorted[i].CreationTimestamp.Before(&sorted[j].CreationTimestamp)
+		}
+		return sorted[i].Name < sorted[j].Name
+	})
+	size := func(rs *appsv1.ReplicaSet) int32 {
+		if n, ok := plan.old[rs.Name]; ok {
+			return n
+		}
+		return derefReplicas(rs.Spec.Replicas)
+	}
+	minAvailable := replicas - unavail
+	newUnavailable := plan.newReplicas - newRS.Status.AvailableReplicas
+	maxScaledDown := allPods - minAvailable - newUnavailable
+	if maxScaledDown <= 0 {
+		return plan
+	}
+	// Unhealthy old replicas first: they would otherwise block the rollout.
+	cleaned := int32(0)
+	for _, rs := range sorted {
+		cur := size(rs)
+		if cleaned >= maxScaledDown || cur == 0 || cur == rs.Status.AvailableReplicas {
+			continue
+		}
+		n := min(maxScaledDown-cleaned, cur-rs.Status.AvailableReplicas)
+		if n <= 0 {
+			continue
+		}
+		plan.old[rs.Name] = cur - n
+		cleaned += n
+	}
+	// Then healthy ones, keeping minAvailable pods available.
 	available := newRS.Status.AvailableReplicas
 	for _, rs := range old {
 		available += rs.Status.AvailableReplicas
 	}
-	minAvailable := replicas - unavail
-	canDrop := max(available-minAvailable, 0)
-	// Old pods that are not available can go without lowering availability.
-	sort.Slice(old, func(i, j int) bool { return old[i].CreationTimestamp.Before(&old[j].CreationTimestamp) })
-	for _, rs := range old {
-		cur := derefReplicas(rs.Spec.Replicas)
-		if cur == 0 {
-			continue
-		}
-		unhealthy := max(cur-rs.Status.AvailableReplicas, 0)
-		drop := min(cur, unhealthy+canDrop, max(total-replicas, 0)+unhealthy)
-		if drop <= 0 {
-			continue
-		}
-		if err := c.scale(ctx, rs, d, cur-drop); err != nil {
-			return err
-		}
-		healthyDropped := max(drop-unhealthy, 0)
-		canDrop -= healthyDropped
-		total -= drop
+	if available <= minAvailable {
+		return plan
 	}
-	return nil
+	toDrop, dropped := available-minAvailable, int32(0)
+	for _, rs := range sorted {
+		cur := size(rs)
+		if dropped >= toDrop || cur == 0 {
+			continue
+		}
+		n := min(cur, toDrop-dropped)
+		plan.old[rs.Name] = cur - n
+		dropped += n
+	}
+	return plan
 }
 
 func (c *Deployment) createRS(ctx context.Context, d *appsv1.Deployment, hash string, revision int, old []*appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {

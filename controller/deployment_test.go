@@ -241,3 +241,68 @@ func TestDeploymentClaimGuards(t *testing.T) {
 		})
 	}
 }
+
+// The rolling-update arithmetic on upstream's own cases (rolling_test.go:
+// reconcileNewReplicaSet, reconcileOldReplicaSets, cleanupUnhealthyReplicas
+// and scaleDownOldReplicaSetsForRollingUpdate).
+func TestPlanRollingUpdate(t *testing.T) {
+	cases := []struct {
+		name                string
+		replicas            int32
+		surge, unavail      int32
+		oldReplicas, newRep int32
+		oldReady, newReady  int32
+		wantNew, wantOld    int32
+	}{
+		{name: "no surge room: old set drops to minAvailable 0", replicas: 1, oldReplicas: 10, oldReady: 10, wantNew: 0, wantOld: 0},
+		{name: "surge 2 over a full old set", replicas: 10, surge: 2, oldReplicas: 10, wantNew: 2, wantOld: 10},
+		{name: "surge fills up to replicas+surge", replicas: 10, surge: 2, oldReplicas: 5, wantNew: 7, wantOld: 5},
+		{name: "surge used up", replicas: 10, surge: 2, oldReplicas: 10, newRep: 2, wantNew: 2, wantOld: 10},
+		{name: "new set above replicas shrinks", replicas: 2, surge: 2, oldReplicas: 2, newRep: 3, newReady: 3, wantNew: 2, wantOld: 0},
+		{name: "both zero: one may be unavailable", replicas: 10, oldReplicas: 10, oldReady: 10, wantNew: 0, wantOld: 9},
+		{name: "maxUnavailable 2", replicas: 10, unavail: 2, oldReplicas: 10, oldReady: 10, wantNew: 0, wantOld: 8},
+		{name: "unhealthy old replicas cleaned up", replicas: 10, unavail: 2, oldReplicas: 10, oldReady: 8, wantNew: 0, wantOld: 8},
+		{name: "one unhealthy cleaned, one ready dropped", replicas: 10, unavail: 2, oldReplicas: 10, oldReady: 9, wantNew: 0, wantOld: 8},
+		{name: "new set's unavailable pods block scale-down", replicas: 10, unavail: 2, oldReplicas: 8, newRep: 2, oldReady: 8, wantNew: 2, wantOld: 8},
+		{name: "too few available", replicas: 10, unavail: 2, oldReplicas: 10, oldReady: 1, wantNew: 0, wantOld: 8},
+		{name: "surge 1, new pod not ready, crashing old pod kept", replicas: 3, surge: 1, oldReplicas: 3, oldReady: 2, wantNew: 1, wantOld: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, u := intstr.FromInt32(tc.surge), intstr.FromInt32(tc.unavail)
+			d := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &tc.replicas, Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &s, MaxUnavailable: &u}}}}
+			newRS := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "new"}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(tc.newRep)},
+				Status: appsv1.ReplicaSetStatus{AvailableReplicas: tc.newReady}}
+			old := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "old"}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(tc.oldReplicas)},
+				Status: appsv1.ReplicaSetStatus{AvailableReplicas: tc.oldReady}}
+			plan := planRollingUpdate(d, newRS, []*appsv1.ReplicaSet{old}, tc.replicas)
+			gotOld, ok := plan.old["old"]
+			if !ok {
+				gotOld = tc.oldReplicas
+			}
+			if plan.newReplicas != tc.wantNew || gotOld != tc.wantOld {
+				t.Fatalf("new %d old %d, want new %d old %d", plan.newReplicas, gotOld, tc.wantNew, tc.wantOld)
+			}
+		})
+	}
+}
+
+// Old ReplicaSets go oldest first, unhealthy replicas before healthy ones.
+func TestPlanRollingUpdateOldestFirst(t *testing.T) {
+	noSurge, three := intstr.FromInt32(0), intstr.FromInt32(3)
+	d := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptrTo(int32(6)), Strategy: appsv1.DeploymentStrategy{
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &noSurge, MaxUnavailable: &three}}}}
+	at := func(min int) metav1.Time { return metav1.NewTime(time.Date(2026, 1, 1, 0, min, 0, 0, time.UTC)) }
+	newRS := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "new", CreationTimestamp: at(3)}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(int32(0))}}
+	younger := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "younger", CreationTimestamp: at(2)}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(int32(3))},
+		Status: appsv1.ReplicaSetStatus{AvailableReplicas: 2}}
+	older := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "older", CreationTimestamp: at(1)}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(int32(3))},
+		Status: appsv1.ReplicaSetStatus{AvailableReplicas: 3}}
+	// minAvailable 3, 5 available: the younger set's unhealthy pod goes
+	// first (cleanup), then 2 healthy ones from the older set.
+	plan := planRollingUpdate(d, newRS, []*appsv1.ReplicaSet{younger, older}, 6)
+	if plan.old["younger"] != 2 || plan.old["older"] != 1 {
+		t.Fatalf("plan %+v, want younger 2 older 1", plan.old)
+	}
+}
