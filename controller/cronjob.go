@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -104,56 +106,128 @@ func (c *CronJob) sync(ctx context.Context, key string) error {
 		if jobFinished(j) && j.Status.CompletionTime != nil && (st.LastSuccessfulTime == nil || j.Status.CompletionTime.After(st.LastSuccessfulTime.Time)) {
 			st.LastSuccessfulTime = j.Status.CompletionTime
 		}
-	}
-	// The most recent schedule time that has passed and not been run.
-	from := cj.CreationTimestamp.Time
-	if cj.Status.LastScheduleTime != nil {
-		from = cj.Status.LastScheduleTime.Time
-	}
-	var due time.Time
-	for t := sched.next(from); !t.IsZero() && !t.After(now); t = sched.next(t) {
-		due = t
-	}
-	suspended := cj.Spec.Suspend != nil && *cj.Spec.Suspend
-	tooLate := cj.Spec.StartingDeadlineSeconds != nil && !due.IsZero() && now.Sub(due) > time.Duration(*cj.Spec.StartingDeadlineSeconds)*time.Second
-	if !due.IsZero() && !suspended && !tooLate {
-		run := true
-		switch cj.Spec.ConcurrencyPolicy {
-		case batchv1.ForbidConcurrent:
-			run = len(active) == 0
-		case batchv1.ReplaceConcurrent:
-			bg := metav1.DeletePropagationBackground
-			for _, j := range active {
-				if err := c.cfg.Client.BatchV1().Jobs(ns).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
-					return err
-				}
-			}
-			st.Active = nil
+		if cond := finishedCondition(j); cond != "" && inActiveList(cj, j) {
+			c.cfg.Recorder.Eventf(cj, corev1.EventTypeNormal, "SawCompletedJob", "Saw completed job: %s, condition: %v", j.Name, cond)
 		}
-		if run {
-			job, err := c.createJob(ctx, cj, due)
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				return err
-			}
-			if job != nil {
-				st.Active = append(st.Active, corev1.ObjectReference{Kind: "Job", Namespace: ns, Name: job.Name, UID: job.UID, APIVersion: "batch/v1"})
-			}
-		}
-		t := metav1.NewTime(due)
-		st.LastScheduleTime = &t
+	}
+	if err := c.schedule(ctx, cj, sched, active, st, now); err != nil {
+		return err
 	}
 	if err := c.prune(ctx, cj, owned); err != nil {
 		return err
 	}
-	next := cj.DeepCopy()
-	next.Status = *st
-	if _, err := c.cfg.Client.BatchV1().CronJobs(ns).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("update cronjob %s status: %w", key, err)
+	if !apiequality.Semantic.DeepEqual(&cj.Status, st) {
+		next := cj.DeepCopy()
+		next.Status = *st
+		if _, err := c.cfg.Client.BatchV1().CronJobs(ns).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("update cronjob %s status: %w", key, err)
+		}
 	}
 	if n := sched.next(now); !n.IsZero() {
 		c.w.queue.AddAfter(key, n.Sub(now)+100*time.Millisecond)
 	}
 	return nil
+}
+
+// schedule is upstream's syncCronJob from the most recent unmet schedule
+// time on: nothing while suspended; a time older than
+// startingDeadlineSeconds is missed (MissSchedule); Forbid skips while a
+// job runs without marking the time as scheduled (so it starts when the
+// running job ends, if still within the deadline: JobAlreadyActive);
+// Replace deletes the running jobs first. Only a job it made (or that is
+// controlled by the CronJob already, AlreadyExists) sets lastScheduleTime.
+func (c *CronJob) schedule(ctx context.Context, cj *batchv1.CronJob, sched *cronSchedule, active []*batchv1.Job, st *batchv1.CronJobStatus, now time.Time) error {
+	if cj.Spec.Suspend != nil && *cj.Spec.Suspend {
+		return nil
+	}
+	from := cj.CreationTimestamp.Time
+	if cj.Status.LastScheduleTime != nil {
+		from = cj.Status.LastScheduleTime.Time
+	}
+	if d := cj.Spec.StartingDeadlineSeconds; d != nil {
+		// Times before the deadline window are not looked at at all.
+		if earliest := now.Add(-time.Duration(*d) * time.Second); earliest.After(from) {
+			from = earliest
+		}
+	}
+	var due time.Time
+	missed := 0
+	for t := sched.next(from); !t.IsZero() && !t.After(now); t = sched.next(t) {
+		due = t
+		missed++
+	}
+	if due.IsZero() {
+		return nil
+	}
+	if missed > 100 {
+		c.cfg.Recorder.Eventf(cj, corev1.EventTypeWarning, "TooManyMissedTimes", "too many missed start times: %d. Set or decrease .spec.startingDeadlineSeconds or check clock skew", missed)
+	}
+	if d := cj.Spec.StartingDeadlineSeconds; d != nil && due.Add(time.Duration(*d)*time.Second).Before(now) {
+		c.cfg.Recorder.Eventf(cj, corev1.EventTypeWarning, "MissSchedule", "Missed scheduled time to start a job: %s", due.UTC().Format(time.RFC1123Z))
+		return nil
+	}
+	name := jobNameFor(cj, due)
+	for _, j := range active {
+		if j.Name == name {
+			return nil // this time's job runs already
+		}
+	}
+	switch cj.Spec.ConcurrencyPolicy {
+	case batchv1.ForbidConcurrent:
+		if len(active) > 0 {
+			c.cfg.Recorder.Eventf(cj, corev1.EventTypeNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
+			return nil
+		}
+	case batchv1.ReplaceConcurrent:
+		bg := metav1.DeletePropagationBackground
+		for _, j := range active {
+			if err := c.cfg.Client.BatchV1().Jobs(cj.Namespace).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+				c.cfg.Recorder.Eventf(cj, corev1.EventTypeWarning, "FailedDelete", "Deleted job: %v", err)
+				return fmt.Errorf("replace job %s: %w", j.Name, err)
+			}
+			c.cfg.Recorder.Eventf(cj, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted job %v", j.Name)
+		}
+		st.Active = nil
+	}
+	job, err := c.createJob(ctx, cj, due)
+	if apierrors.IsAlreadyExists(err) {
+		// Someone else's job under this name is left alone, as upstream.
+		if job, err = c.cfg.Client.BatchV1().Jobs(cj.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("get job %s: %w", name, err)
+		}
+		if !metav1.IsControlledBy(job, cj) {
+			return nil
+		}
+	} else if err != nil {
+		c.cfg.Recorder.Eventf(cj, corev1.EventTypeWarning, "FailedCreate", "Error creating job: %v", err)
+		return fmt.Errorf("create job %s: %w", name, err)
+	}
+	if !jobFinished(job) && !slices.ContainsFunc(st.Active, func(r corev1.ObjectReference) bool { return r.UID == job.UID }) {
+		st.Active = append(st.Active, corev1.ObjectReference{Kind: "Job", Namespace: job.Namespace, Name: job.Name, UID: job.UID, APIVersion: "batch/v1", ResourceVersion: job.ResourceVersion})
+	}
+	t := metav1.NewTime(due)
+	st.LastScheduleTime = &t
+	return nil
+}
+
+// jobNameFor is upstream's getJobName: <cronjob>-<minutes since the epoch>.
+func jobNameFor(cj *batchv1.CronJob, at time.Time) string {
+	return fmt.Sprintf("%s-%d", cj.Name, at.Unix()/60)
+}
+
+func inActiveList(cj *batchv1.CronJob, j *batchv1.Job) bool {
+	return slices.ContainsFunc(cj.Status.Active, func(r corev1.ObjectReference) bool { return r.UID == j.UID })
+}
+
+// finishedCondition is the Complete or Failed condition type of a
+// finished job, "" while it runs.
+func finishedCondition(j *batchv1.Job) batchv1.JobConditionType {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return c.Type
+		}
+	}
+	return ""
 }
 
 // createJob makes the Job of one schedule time, named like upstream
@@ -162,7 +236,7 @@ func (c *CronJob) createJob(ctx context.Context, cj *batchv1.CronJob, at time.Ti
 	tmpl := cj.Spec.JobTemplate
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            fmt.Sprintf("%s-%d", cj.Name, at.Unix()/60),
+			Name:            jobNameFor(cj, at),
 			Namespace:       cj.Namespace,
 			Labels:          tmpl.Labels,
 			Annotations:     map[string]string{"batch.kubernetes.io/cronjob-scheduled-timestamp": at.UTC().Format(time.RFC3339)},
