@@ -58,7 +58,7 @@ func TestCronJobSync(t *testing.T) {
 	}{
 		{name: "allow creates the due job", cj: cronJob(nil), wantJobs: []string{dueJob}, scheduled: true, wantEvent: "SuccessfulCreate Created job " + dueJob},
 		{name: "allow runs next to an active job", cj: cronJob(nil),
-			jobs: func(cj *batchv1.CronJob) []*batchv1.Job { return []*batchv1.Job{job("tick-old", cj, "", earlier)} },
+			jobs:     func(cj *batchv1.CronJob) []*batchv1.Job { return []*batchv1.Job{job("tick-old", cj, "", earlier)} },
 			wantJobs: []string{"tick-old", dueJob}, scheduled: true},
 		{name: "forbid skips without marking the time", cj: cronJob(func(cj *batchv1.CronJob) { cj.Spec.ConcurrencyPolicy = batchv1.ForbidConcurrent }),
 			jobs:     func(cj *batchv1.CronJob) []*batchv1.Job { return []*batchv1.Job{job("tick-old", cj, "", earlier)} },
@@ -89,7 +89,9 @@ func TestCronJobSync(t *testing.T) {
 			cj.Spec.Suspend = ptrTo(true)
 			cj.Status.Active = []corev1.ObjectReference{{Kind: "Job", Namespace: "default", Name: "tick-1", UID: "uid-tick-1"}}
 		}),
-			jobs:     func(cj *batchv1.CronJob) []*batchv1.Job { return []*batchv1.Job{job("tick-1", cj, batchv1.JobComplete, earlier)} },
+			jobs: func(cj *batchv1.CronJob) []*batchv1.Job {
+				return []*batchv1.Job{job("tick-1", cj, batchv1.JobComplete, earlier)}
+			},
 			wantJobs: []string{"tick-1"}, wantEvent: "SawCompletedJob Saw completed job: tick-1, condition: Complete"},
 	}
 	for _, tc := range cases {

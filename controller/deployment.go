@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -165,7 +166,17 @@ func (c *Deployment) sync(ctx context.Context, key string) error {
 		}
 	}
 	replicas := derefReplicas(d.Spec.Replicas)
-	if d.Spec.Paused {
+	if d.Spec.Paused || isScalingEvent(d, newRS, old) {
+		// Upstream's sync: a paused deployment (and one whose replicas
+		// changed) is only scaled, proportionally across its ReplicaSets.
+		if err := c.scaleReplicaSets(ctx, d, newRS, old); err != nil {
+			return err
+		}
+		if d.Spec.Paused {
+			if err := c.cleanup(ctx, d, old); err != nil {
+				return err
+			}
+		}
 		return c.syncStatus(ctx, d, newRS, old, false)
 	}
 	created := false
@@ -406,6 +417,136 @@ func planRollingUpdate(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*ap
 	return plan
 }
 
+// isScalingEvent is upstream's: an active ReplicaSet's desired-replicas
+// annotation differs from the deployment's replicas.
+func isScalingEvent(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) bool {
+	want := strconv.Itoa(int(derefReplicas(d.Spec.Replicas)))
+	for _, rs := range append([]*appsv1.ReplicaSet{newRS}, old...) {
+		if rs == nil || derefReplicas(rs.Spec.Replicas) == 0 {
+			continue
+		}
+		if v, ok := rs.Annotations[desiredReplicasAnnotation]; ok && v != want {
+			return true
+		}
+	}
+	return false
+}
+
+// scaleReplicaSets is upstream's scale: the only active (or else the
+// newest) ReplicaSet takes all replicas; a saturated new ReplicaSet
+// drops the old ones; otherwise a rolling deployment's replicas are
+// spread over its active ReplicaSets in proportion to their size.
+func (c *Deployment) scaleReplicaSets(ctx context.Context, d *appsv1.Deployment, newRS *appsv1.ReplicaSet, old []*appsv1.ReplicaSet) error {
+	replicas := derefReplicas(d.Spec.Replicas)
+	var all, active []*appsv1.ReplicaSet
+	if newRS != nil {
+		all = append(all, newRS)
+	}
+	all = append(all, old...)
+	for _, rs := range all {
+		if derefReplicas(rs.Spec.Replicas) > 0 {
+			active = append(active, rs)
+		}
+	}
+	switch {
+	case len(active) == 1:
+		return c.scale(ctx, active[0], d, replicas)
+	case len(active) == 0 && newRS != nil:
+		return c.scale(ctx, newRS, d, replicas)
+	case len(active) == 0 && len(old) > 0:
+		latest := slices.MaxFunc(old, func(a, b *appsv1.ReplicaSet) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+		return c.scale(ctx, latest, d, replicas)
+	case len(active) == 0:
+		return nil
+	}
+	if newRS != nil && derefReplicas(newRS.Spec.Replicas) == replicas && newRS.Annotations[desiredReplicasAnnotation] == strconv.Itoa(int(replicas)) &&
+		newRS.Status.AvailableReplicas == replicas {
+		for _, rs := range old {
+			if err := c.scale(ctx, rs, d, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return nil
+	}
+	sizes := proportionalSizes(d, active)
+	for _, rs := range active {
+		if err := c.scale(ctx, rs, d, sizes[rs.Name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// proportionalSizes is the arithmetic of upstream's proportional scaling:
+// the replicas to add (or remove) within replicas+maxSurge go to each
+// active ReplicaSet by its share of the max-replicas it was sized for,
+// the rounding leftover to the largest one.
+func proportionalSizes(d *appsv1.Deployment, active []*appsv1.ReplicaSet) map[string]int32 {
+	replicas := derefReplicas(d.Spec.Replicas)
+	surge, _ := surgeAndUnavailable(d, replicas)
+	allowed := replicas
+	if replicas > 0 {
+		allowed += surge
+	}
+	current := int32(0)
+	for _, rs := range active {
+		current += derefReplicas(rs.Spec.Replicas)
+	}
+	toAdd := allowed - current
+	sorted := slices.Clone(active)
+	// Larger first; on a tie newer first when growing, older when shrinking.
+	slices.SortStableFunc(sorted, func(a, b *appsv1.ReplicaSet) int {
+		if n := int(derefReplicas(b.Spec.Replicas)) - int(derefReplicas(a.Spec.Replicas)); n != 0 {
+			return n
+		}
+		if toAdd > 0 {
+			return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
+		}
+		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	})
+	sizes := map[string]int32{}
+	added := int32(0)
+	for _, rs := range sorted {
+		cur := derefReplicas(rs.Spec.Replicas)
+		p := int32(0)
+		if toAdd != 0 && toAdd != added && cur > 0 {
+			p = replicaSetFraction(d, rs, replicas, surge)
+			if toAdd > 0 {
+				p = min(p, toAdd-added)
+			} else {
+				p = max(p, toAdd-added)
+			}
+		}
+		sizes[rs.Name] = cur + p
+		added += p
+	}
+	if len(sorted) > 0 && toAdd != added {
+		sizes[sorted[0].Name] = max(sizes[sorted[0].Name]+toAdd-added, 0)
+	}
+	return sizes
+}
+
+// replicaSetFraction is upstream's getReplicaSetFraction: how many
+// replicas a ReplicaSet gains or loses when the deployment's max replicas
+// change from what the ReplicaSet's max-replicas annotation says.
+func replicaSetFraction(d *appsv1.Deployment, rs *appsv1.ReplicaSet, replicas, surge int32) int32 {
+	cur := derefReplicas(rs.Spec.Replicas)
+	if replicas == 0 {
+		return -cur
+	}
+	annotated := d.Status.Replicas
+	if v, err := strconv.Atoi(rs.Annotations[maxReplicasAnnotation]); err == nil {
+		annotated = int32(v)
+	}
+	if annotated <= 0 {
+		return 0
+	}
+	return int32(math.Round(float64(cur)*float64(replicas+surge)/float64(annotated))) - cur
+}
+
 func (c *Deployment) createRS(ctx context.Context, d *appsv1.Deployment, hash string, revision int, old []*appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
 	tmpl := *d.Spec.Template.DeepCopy()
 	if tmpl.Labels == nil {
@@ -483,7 +624,12 @@ func (c *Deployment) annotate(ctx context.Context, rs *appsv1.ReplicaSet, d *app
 
 func (c *Deployment) scale(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1.Deployment, to int32) error {
 	from := derefReplicas(rs.Spec.Replicas)
-	if from == to {
+	replicas := derefReplicas(d.Spec.Replicas)
+	surge, _ := surgeAndUnavailable(d, replicas)
+	desired, maxRep := strconv.Itoa(int(replicas)), strconv.Itoa(int(replicas+surge))
+	// Like upstream's scaleReplicaSet: the replicas annotations are kept
+	// current even when the size stays (they tell a scaling event).
+	if from == to && rs.Annotations[desiredReplicasAnnotation] == desired && rs.Annotations[maxReplicasAnnotation] == maxRep {
 		return nil
 	}
 	next := rs.DeepCopy()
@@ -491,9 +637,13 @@ func (c *Deployment) scale(ctx context.Context, rs *appsv1.ReplicaSet, d *appsv1
 	if next.Annotations == nil {
 		next.Annotations = map[string]string{}
 	}
-	next.Annotations[desiredReplicasAnnotation] = strconv.Itoa(int(derefReplicas(d.Spec.Replicas)))
+	next.Annotations[desiredReplicasAnnotation] = desired
+	next.Annotations[maxReplicasAnnotation] = maxRep
 	if _, err := c.cfg.Client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("scale replicaset %s to %d: %w", rs.Name, to, err)
+	}
+	if from == to {
+		return nil
 	}
 	verb := "up"
 	if to < from {

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +306,61 @@ func TestPlanRollingUpdateOldestFirst(t *testing.T) {
 	plan := planRollingUpdate(d, newRS, []*appsv1.ReplicaSet{younger, older}, 6)
 	if plan.old["younger"] != 2 || plan.old["older"] != 1 {
 		t.Fatalf("plan %+v, want younger 2 older 1", plan.old)
+	}
+}
+
+// Proportional scaling on upstream's TestScale cases (maxSurge and
+// maxUnavailable 0, the ReplicaSets sized for the old replicas).
+func TestProportionalSizes(t *testing.T) {
+	at := func(min int) metav1.Time { return metav1.NewTime(time.Date(2026, 1, 1, 0, min, 0, 0, time.UTC)) }
+	set := func(name string, replicas int32, created int, sizedFor int) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: at(created),
+			Annotations: map[string]string{maxReplicasAnnotation: strconv.Itoa(sizedFor)}}, Spec: appsv1.ReplicaSetSpec{Replicas: ptrTo(replicas)}}
+	}
+	cases := []struct {
+		name     string
+		replicas int32
+		sets     []*appsv1.ReplicaSet
+		want     map[string]int32
+	}{
+		{"5 -> 10", 10, []*appsv1.ReplicaSet{set("v2", 2, 2, 5), set("v1", 3, 1, 5)}, map[string]int32{"v2": 4, "v1": 6}},
+		{"leftover to the newest: 3 -> 4", 4, []*appsv1.ReplicaSet{set("v3", 1, 3, 3), set("v2", 1, 2, 3), set("v1", 1, 1, 3)}, map[string]int32{"v3": 2, "v2": 1, "v1": 1}},
+		{"leftover from the oldest: 3 -> 2", 2, []*appsv1.ReplicaSet{set("v3", 1, 3, 3), set("v2", 1, 2, 3), set("v1", 1, 1, 3)}, map[string]int32{"v3": 1, "v2": 1, "v1": 0}},
+		{"to zero", 0, []*appsv1.ReplicaSet{set("v2", 2, 2, 5), set("v1", 3, 1, 5)}, map[string]int32{"v2": 0, "v1": 0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			zero := intstr.FromInt32(0)
+			d := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &tc.replicas, Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &zero, MaxUnavailable: &zero}}}}
+			if got := proportionalSizes(d, tc.sets); !maps.Equal(got, tc.want) {
+				t.Fatalf("sizes %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A paused deployment is still scaled (kubectl scale works while paused)
+// but its changed template makes no new ReplicaSet.
+func TestPausedDeploymentScales(t *testing.T) {
+	d := testDeployment()
+	rs := testReplicaSetOf(d, "web-"+templateHash(&d.Spec.Template, nil), d)
+	rs.Annotations[desiredReplicasAnnotation] = "2"
+	d.Spec.Paused = true
+	d.Spec.Replicas = ptrTo(int32(4))
+	d.Spec.Template.Spec.Containers[0].Image = "img:v2"
+	f := newFakeCluster(d, rs)
+	c, err := NewDeployment(DeploymentConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, c.Run)
+	ctx := context.Background()
+	eventually(t, "the paused deployment's ReplicaSet scaled to 4", func() bool {
+		got, err := f.client.AppsV1().ReplicaSets("default").Get(ctx, rs.Name, metav1.GetOptions{})
+		return err == nil && *got.Spec.Replicas == 4 && got.Annotations[desiredReplicasAnnotation] == "4"
+	})
+	if list, _ := f.client.AppsV1().ReplicaSets("default").List(ctx, metav1.ListOptions{}); len(list.Items) != 1 {
+		t.Fatalf("%d ReplicaSets, want no new one while paused", len(list.Items))
 	}
 }
