@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -394,10 +395,32 @@ spec:
 	// deletes: orphan keeps the ReplicaSet, foreground and background take
 	// the pods, force deletion is immediate, -l, --all, --wait.
 	rs := strings.TrimSpace(k("get", "rs", "-l", "app=web", "-o", "name"))
+	var saved map[string]any
+	if err := json.Unmarshal([]byte(k("get", "deploy", "web", "-o", "json")), &saved); err != nil {
+		t.Fatal(err)
+	}
 	k("delete", "deploy", "web", "--cascade=orphan")
 	if got := strings.TrimSpace(k("get", "rs", "-l", "app=web", "-o", "name")); got != rs {
 		t.Errorf("after an orphaning delete the ReplicaSet is %q, want %q", got, rs)
 	}
+	// Made again, the deployment adopts its orphaned ReplicaSet rather
+	// than rolling out a new one (upstream's ClaimReplicaSets).
+	delete(saved, "status")
+	saved["metadata"] = map[string]any{"name": "web", "labels": saved["metadata"].(map[string]any)["labels"]}
+	again, err := json.Marshal(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k("create", "-f", write("web-again.json", string(again)))
+	eventually(t, "the orphaned ReplicaSet adopted", 30*time.Second, func() (bool, string) {
+		got := k("get", rs, "-o", "jsonpath={.metadata.ownerReferences[*].kind}")
+		return got == "Deployment", got
+	})
+	k("rollout", "status", "deploy/web", "--timeout=60s")
+	if got := strings.TrimSpace(k("get", "rs", "-l", "app=web", "-o", "name")); got != rs {
+		t.Errorf("after re-creating the deployment the ReplicaSets are %q, want the adopted %q", got, rs)
+	}
+	k("delete", "deploy", "web", "--cascade=orphan")
 	k("delete", rs, "--cascade=foreground", "--wait")
 	if got := k("get", "pods", "-l", "app=web", "-o", "name"); got != "" {
 		t.Errorf("pods left after a foreground delete of their ReplicaSet: %q", got)
