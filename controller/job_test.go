@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -85,5 +86,63 @@ func TestIndexedTemplate(t *testing.T) {
 	}
 	if _, ok := job.Spec.Template.Labels[batchv1.JobCompletionIndexAnnotation]; ok {
 		t.Errorf("the job's own template was changed")
+	}
+}
+
+// activeDeadlineSeconds fails a running Job (its pods go) with upstream's
+// reason, and a suspended Job loses its pods and says so, without the
+// deadline clock running.
+func TestJobDeadlineAndSuspend(t *testing.T) {
+	sel := map[string]string{batchv1.ControllerUidLabel: "uid-job"}
+	mkJob := func(mod func(*batchv1.Job)) *batchv1.Job {
+		started := metav1.NewTime(time.Now().Add(-time.Minute))
+		j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "work", UID: "uid-job"}, Spec: batchv1.JobSpec{
+			Parallelism: ptrTo(int32(1)), Completions: ptrTo(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "img"}}}}},
+			Status: batchv1.JobStatus{StartTime: &started}}
+		mod(j)
+		return j
+	}
+	cases := []struct {
+		name       string
+		job        *batchv1.Job
+		wantCond   batchv1.JobConditionType
+		wantReason string
+	}{
+		{"deadline exceeded", mkJob(func(j *batchv1.Job) { j.Spec.ActiveDeadlineSeconds = ptrTo(int64(10)) }), batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded},
+		{"suspended, deadline not counted", mkJob(func(j *batchv1.Job) {
+			j.Spec.ActiveDeadlineSeconds = ptrTo(int64(10))
+			j.Spec.Suspend = ptrTo(true)
+		}), batchv1.JobSuspended, "JobSuspended"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := readyPod("default", "work-a", sel, "node1", time.Now())
+			pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(tc.job, batchv1.SchemeGroupVersion.WithKind("Job"))}
+			f := newFakeCluster(tc.job, pod)
+			c, err := NewJob(JobConfig{Client: f.client, Informers: f.informers, Recorder: f.recorder, Log: f.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.run(t, c.Run)
+			ctx := context.Background()
+			eventually(t, string(tc.wantCond)+" with its pod gone", func() bool {
+				j, _ := f.client.BatchV1().Jobs("default").Get(ctx, "work", metav1.GetOptions{})
+				_, err := f.client.CoreV1().Pods("default").Get(ctx, "work-a", metav1.GetOptions{})
+				for _, c := range j.Status.Conditions {
+					if c.Type == tc.wantCond && c.Status == corev1.ConditionTrue && c.Reason == tc.wantReason {
+						return err != nil && j.Status.Active == 0
+					}
+				}
+				return false
+			})
+			j, _ := f.client.BatchV1().Jobs("default").Get(ctx, "work", metav1.GetOptions{})
+			for _, c := range j.Status.Conditions {
+				if tc.wantCond == batchv1.JobSuspended && c.Type == batchv1.JobFailed {
+					t.Errorf("a suspended job failed: %+v", c)
+				}
+			}
+		})
 	}
 }
