@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nanokube/nanokube/hack/testimages"
 )
@@ -138,6 +139,14 @@ spec:
 		t.Errorf("Progressing reason = %q", reason)
 	}
 	k("rollout", "undo", "deploy/web")
+	// As on kube-controller-manager, the Progressing condition keeps its
+	// ProgressDeadlineExceeded reason until the restored ReplicaSet makes
+	// progress, and `rollout status` gives up on it when it sees it with
+	// the undo's generation observed: wait for progress first.
+	eventually(t, "progress after the undo", 60*time.Second, func() (bool, string) {
+		reason := k("get", "deploy", "web", "-o", `jsonpath={.status.conditions[?(@.type=="Progressing")].reason}`)
+		return reason != "ProgressDeadlineExceeded", reason
+	})
 	k("rollout", "status", "deploy/web", "--timeout=60s")
 
 	// A ReplicationController keeps its replicas and adopts orphans.
