@@ -5,10 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -59,30 +57,5 @@ func (s *Server) storeHealth(context.Context) error {
 
 // serveComponentStatus answers get and list of componentstatuses.
 func (s *Server) serveComponentStatus(w http.ResponseWriter, r *http.Request, info *requestInfo) error {
-	objs := s.componentStatuses(r.Context())
-	if info.name != "" {
-		for _, o := range objs {
-			if o.(*corev1.ComponentStatus).Name == info.name {
-				s.respond(w, r, info.res, http.StatusOK, o)
-				return nil
-			}
-		}
-		return apierrors.NewNotFound(info.res.GroupVersionResource().GroupResource(), info.name)
-	}
-	rev := strconv.FormatInt(s.store.Rev(), 10)
-	if a, _ := negotiate(r); a.as == "Table" {
-		t, err := s.toTable(info.res, objs, r)
-		if err != nil {
-			return err
-		}
-		t.ResourceVersion = rev
-		s.writeObject(w, r, http.StatusOK, t, metav1.SchemeGroupVersion)
-		return nil
-	}
-	list := &corev1.ComponentStatusList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ComponentStatusList"}}
-	for _, o := range objs {
-		list.Items = append(list.Items, *o.(*corev1.ComponentStatus))
-	}
-	s.writeObject(w, r, http.StatusOK, list, info.res.GroupVersion)
-	return nil
+	return s.serveGenerated(w, r, info, s.componentStatuses(r.Context()))
 }

@@ -213,6 +213,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		err = s.serveProxy(w, r, info)
 	case isComponentStatus(info.res) && (info.verb == "get" || info.verb == "list"):
 		err = s.serveComponentStatus(w, r, info)
+	case isAPIServiceResource(info.res) && (info.verb == "get" || info.verb == "list"):
+		err = s.serveGenerated(w, r, info, s.apiServiceObjects())
 	case info.subresource == "binding" || (info.res.Kind == "Binding" && info.verb == "create"):
 		err = s.serveBinding(w, r, info)
 	case info.verb == "get":

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/nanokube/nanokube/apiserver/rbac"
 	"github.com/nanokube/nanokube/apiserver/registry"
@@ -85,6 +86,7 @@ type Server struct {
 	decoded   *decodeCache
 	events    *encodeCache // watch events' objects
 	items     *encodeCache // LIST items (JSON, protobuf)
+	started   metav1.Time  // creationTimestamp of generated objects (apiservices)
 }
 
 // New builds the server; Run starts its background work.
@@ -104,9 +106,10 @@ func New(cfg Config) (*Server, error) {
 		decoded:  newDecodeCache(decodeCacheSize),
 		events:   newEncodeCache(eventCacheBytes),
 		items:    newEncodeCache(itemCacheBytes),
+		started:  metav1.Now().Rfc3339Copy(),
 	}
 	s.scheme = runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, metav1.AddMetaToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, apiregistrationv1.AddToScheme, metav1.AddMetaToScheme} {
 		if err := add(s.scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}

@@ -143,6 +143,7 @@ func TestIntegrationKubectlMore(t *testing.T) {
 		want string
 	}{
 		{[]string{"get", "cs"}, "NAME STATUS MESSAGE ERROR"},
+		{[]string{"get", "apiservices"}, "NAME SERVICE AVAILABLE AGE"},
 		{[]string{"get", "svc"}, "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE"},
 		{[]string{"get", "ingress"}, "NAME CLASS HOSTS ADDRESS PORTS AGE"},
 		{[]string{"get", "leases", "-n", "kube-node-lease"}, "NAME HOLDER AGE"},
@@ -160,6 +161,9 @@ func TestIntegrationKubectlMore(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^` + name + `\s+Healthy\s`).MatchString(cs) {
 			t.Errorf("componentstatuses: %s is not Healthy:\n%s", name, cs)
 		}
+	}
+	if svcs := k("get", "apiservices"); !regexp.MustCompile(`(?m)^v1\.apps\s+Local\s+True\s`).MatchString(svcs) {
+		t.Errorf("apiservices: v1.apps is not Local True:\n%s", svcs)
 	}
 	has("get ingress", k("get", "ingress", "web"), "nanokube", "web.test", "80, 443")
 	has("get svc", k("get", "svc", "se", "sn"), "ExternalName", "db.example.test", "NodePort", "80:3")

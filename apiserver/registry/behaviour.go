@@ -28,6 +28,8 @@ func attachBehaviour(r *Resource) {
 		podTemplateBehaviour(r)
 	case "/ComponentStatus":
 		componentStatusBehaviour(r)
+	case "apiregistration.k8s.io/APIService":
+		apiServiceBehaviour(r)
 	case "apps/Deployment":
 		deploymentBehaviour(r)
 	case "apps/ReplicaSet":

@@ -22,6 +22,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 )
 
 // kind is one row of the built-in resource table: the names and flags that
@@ -79,6 +80,9 @@ func builtinKinds() []kind {
 		{gv: admissionregistrationv1.SchemeGroupVersion, kind: "MutatingWebhookConfiguration", plural: "mutatingwebhookconfigurations", categories: []string{"api-extensions"}, generation: true, obj: &admissionregistrationv1.MutatingWebhookConfiguration{}, list: &admissionregistrationv1.MutatingWebhookConfigurationList{}},
 		{gv: admissionregistrationv1.SchemeGroupVersion, kind: "ValidatingWebhookConfiguration", plural: "validatingwebhookconfigurations", categories: []string{"api-extensions"}, generation: true, obj: &admissionregistrationv1.ValidatingWebhookConfiguration{}, list: &admissionregistrationv1.ValidatingWebhookConfigurationList{}},
 		{gv: apiextensionsv1.SchemeGroupVersion, kind: "CustomResourceDefinition", plural: "customresourcedefinitions", short: []string{"crd", "crds"}, categories: []string{"api-extensions"}, sub: []string{"status"}, status: true, generation: true, obj: &apiextensionsv1.CustomResourceDefinition{}, list: &apiextensionsv1.CustomResourceDefinitionList{}},
+		// APIServices are generated from what is served (apiregistration.go
+		// in apiserver/); there is no aggregation layer to register more.
+		{gv: apiregistrationv1.SchemeGroupVersion, kind: "APIService", plural: "apiservices", categories: []string{"api-extensions"}, verbs: read, obj: &apiregistrationv1.APIService{}, list: &apiregistrationv1.APIServiceList{}},
 		{gv: apps, kind: "ControllerRevision", plural: "controllerrevisions", namespaced: true, obj: &appsv1.ControllerRevision{}, list: &appsv1.ControllerRevisionList{}},
 		{gv: apps, kind: "DaemonSet", plural: "daemonsets", namespaced: true, short: []string{"ds"}, categories: all, sub: []string{"status"}, status: true, generation: true, obj: &appsv1.DaemonSet{}, list: &appsv1.DaemonSetList{}},
 		{gv: apps, kind: "Deployment", plural: "deployments", namespaced: true, short: []string{"deploy"}, categories: all, sub: []string{"scale", "status"}, status: true, generation: true, obj: &appsv1.Deployment{}, list: &appsv1.DeploymentList{}},
