@@ -14,6 +14,7 @@ import (
 	extapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -90,6 +91,16 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info *requestInfo
 	applied := &unstructured.Unstructured{}
 	if err := json.Unmarshal(js, &applied.Object); err != nil {
 		return badRequest("%v", err)
+	}
+	// YAMLToJSON keeps the last of duplicate keys; like kube-apiserver,
+	// a strict pass names them unless fieldValidation is Ignore.
+	if level := fieldValidation(r); level != metav1.FieldValidationIgnore {
+		if err := yaml.UnmarshalStrict(body, &map[string]any{}); err != nil {
+			if level == metav1.FieldValidationStrict {
+				return badRequest("error strict decoding YAML: %v", err)
+			}
+			addWarning(w, err)
+		}
 	}
 	if gvk := applied.GroupVersionKind(); gvk != res.GroupVersionKind() {
 		return badRequest("the API version in the data (%s) does not match the expected API version (%s)", gvk.GroupVersion(), res.GroupVersion)

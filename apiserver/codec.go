@@ -140,9 +140,16 @@ func contentType(r *http.Request) string {
 // gvk as the default when the body names none. Unknown and duplicate fields
 // are handled per fieldValidation: Strict fails, Warn adds a Warning header.
 func (s *Server) decodeInto(w http.ResponseWriter, r *http.Request, body []byte, into runtime.Object, gvk schema.GroupVersionKind) error {
+	return s.decodeIntoWith(w, r, body, into, gvk, nil)
+}
+
+// decodeIntoWith is decodeInto with strict decoding errors found earlier
+// (a patch's duplicate fields) reported first, together with the body's,
+// like kube-apiserver's patch handler.
+func (s *Server) decodeIntoWith(w http.ResponseWriter, r *http.Request, body []byte, into runtime.Object, gvk schema.GroupVersionKind, earlier []error) error {
 	mt := contentType(r)
 	if u, ok := into.(*unstructured.Unstructured); ok {
-		return s.decodeUnstructured(w, r, mt, body, u, gvk)
+		return s.decodeUnstructured(w, r, mt, body, u, gvk, earlier)
 	}
 	info, ok := runtime.SerializerInfoForMediaType(s.strict.SupportedMediaTypes(), mt)
 	if !ok {
@@ -151,22 +158,19 @@ func (s *Server) decodeInto(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	dec := info.Serializer
 	obj, got, err := dec.Decode(body, &gvk, into)
+	strictErrs := earlier
 	if err != nil {
 		strictErr, isStrict := runtime.AsStrictDecodingError(err)
 		if !isStrict {
 			return badRequest("%v", err)
 		}
-		switch fieldValidation(r) {
-		case metav1.FieldValidationStrict:
-			return badRequest("%v", err)
-		case metav1.FieldValidationWarn:
-			for _, e := range strictErr.Errors() {
-				addWarning(w, e)
-			}
-		}
+		strictErrs = append(append([]error(nil), earlier...), strictErr.Errors()...)
 		if obj == nil {
 			obj = into
 		}
+	}
+	if err := s.reportStrict(w, r, strictErrs); err != nil {
+		return err
 	}
 	// DeleteOptions come in the version of the group they are sent to.
 	if got != nil && (got.Kind != gvk.Kind || got.GroupVersion() != gvk.GroupVersion()) && got.Kind != "" && !(got.Kind == "DeleteOptions" && gvk.Kind == "DeleteOptions") {

@@ -8,10 +8,12 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,6 +33,10 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	if res.Custom != nil && pt != types.JSONPatchType && pt != types.MergePatchType {
 		return errUnknownCustomPatch
 	}
+	dups, err := patchDuplicates(r, pt, body)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		cur, _, err := s.getObject(res, info.namespace, info.name)
 		if err != nil {
@@ -45,7 +51,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 			return err
 		}
 		obj := res.New()
-		if err := s.decodePatched(w, r, res.GroupVersionKind(), patched, obj); err != nil {
+		if err := s.decodePatched(w, r, res.GroupVersionKind(), patched, obj, dups); err != nil {
 			return err
 		}
 		if err := s.pruneCustom(w, r, res, obj); err != nil {
@@ -70,12 +76,27 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info *requestInfo
 	return apierrors.NewConflict(res.GroupVersionResource().GroupResource(), info.name, errors.New(conflictMsg))
 }
 
-// decodePatched decodes a patched JSON document, reporting unknown fields
-// per fieldValidation.
-func (s *Server) decodePatched(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, patched []byte, obj runtime.Object) error {
+// decodePatched decodes a patched JSON document, reporting the patch's
+// duplicate fields and the result's unknown fields per fieldValidation.
+func (s *Server) decodePatched(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, patched []byte, obj runtime.Object, dups []error) error {
 	rr := r.Clone(r.Context())
 	rr.Header.Set("Content-Type", mediaJSON)
-	return s.decodeInto(w, rr, patched, obj, gvk)
+	return s.decodeIntoWith(w, rr, patched, obj, gvk, dups)
+}
+
+// patchDuplicates are the duplicate fields of a merge or strategic-merge
+// patch (merging keeps the last, so the patched object no longer shows
+// them); kube-apiserver looks for them unless fieldValidation is Ignore.
+func patchDuplicates(r *http.Request, pt types.PatchType, body []byte) ([]error, error) {
+	if fieldValidation(r) == metav1.FieldValidationIgnore || (pt != types.MergePatchType && pt != types.StrategicMergePatchType) {
+		return nil, nil
+	}
+	var m map[string]any
+	dups, err := kjson.UnmarshalStrict(body, &m, kjson.DisallowDuplicateFields)
+	if err != nil {
+		return nil, badRequest("error decoding patch: %v", err)
+	}
+	return dups, nil
 }
 
 // patchHasRV reports whether the patch itself pins a resourceVersion, in

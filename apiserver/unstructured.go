@@ -29,13 +29,21 @@ func isUnstructured(obj runtime.Object) bool {
 // resources have no protobuf form). Duplicate fields and unknown metadata
 // fields are reported per fieldValidation; metadata is coerced through
 // ObjectMeta so it has the built-in types.
-func (s *Server) decodeUnstructured(w http.ResponseWriter, r *http.Request, mt string, body []byte, into *unstructured.Unstructured, gvk schema.GroupVersionKind) error {
+func (s *Server) decodeUnstructured(w http.ResponseWriter, r *http.Request, mt string, body []byte, into *unstructured.Unstructured, gvk schema.GroupVersionKind, earlier []error) error {
+	var yamlErrs []error
 	switch mt {
 	case mediaJSON:
 	case mediaYAML:
 		js, err := yaml.YAMLToJSON(body)
 		if err != nil {
 			return badRequest("error converting YAML to JSON: %v", err)
+		}
+		// YAMLToJSON keeps the last of duplicate keys; the strict
+		// conversion names them, as kube-apiserver's YAML decoder does.
+		if fieldValidation(r) != metav1.FieldValidationIgnore {
+			if _, err := yaml.YAMLToJSONStrict(body); err != nil {
+				yamlErrs = append(yamlErrs, err)
+			}
 		}
 		body = js
 	default:
@@ -47,6 +55,7 @@ func (s *Server) decodeUnstructured(w http.ResponseWriter, r *http.Request, mt s
 	if err != nil {
 		return badRequest("%v", err)
 	}
+	strictErrs = append(append(append([]error(nil), earlier...), yamlErrs...), strictErrs...)
 	if obj == nil {
 		return badRequest("Object 'Kind' is missing in '%s'", body)
 	}
