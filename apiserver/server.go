@@ -35,10 +35,13 @@ import (
 
 // Config is everything the API server is built from.
 type Config struct {
-	Store     *store.Store
-	Resources []*registry.Resource
-	OpenAPI   http.Handler // serves /openapi/v2 and /openapi/v3; nil: 404
-	Version   version.Info
+	Store *store.Store
+	// RevisionWait bounds how long a watch from a resourceVersion the
+	// store has not reached waits for it (0: kube-apiserver's 3 s).
+	RevisionWait time.Duration
+	Resources    []*registry.Resource
+	OpenAPI      http.Handler // serves /openapi/v2 and /openapi/v3; nil: 404
+	Version      version.Info
 	// AdvertiseAddress and AdvertisePort are what the kubernetes service's
 	// endpoints point at.
 	AdvertiseAddress net.IP

@@ -2,7 +2,9 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -175,6 +177,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info *requestInfo
 		if err != nil {
 			return badRequest("invalid resourceVersion %q", rv)
 		}
+		if err := s.waitForRev(r.Context(), from); err != nil {
+			return err
+		}
 	}
 	watcher, err := s.store.Watch(r.Context(), keyPrefix(res, info.namespace), from)
 	if errors.Is(err, store.ErrCompacted) {
@@ -332,4 +337,33 @@ func andNameString(sel, name string) string {
 		return term
 	}
 	return sel + "," + term
+}
+
+// defaultRevisionWait is how long kube-apiserver's watch cache waits for a
+// resourceVersion it has not seen yet before giving up.
+const defaultRevisionWait = 3 * time.Second
+
+// waitForRev waits, up to Config.RevisionWait, for the store to reach a
+// watch's resourceVersion (one from another API server, or a client ahead
+// of a restarted one); then it is kube-apiserver's 504 ResourceVersionTooLarge.
+func (s *Server) waitForRev(ctx context.Context, rev int64) error {
+	if rev <= s.store.Rev() {
+		return nil
+	}
+	wait := s.cfg.RevisionWait
+	if wait <= 0 {
+		wait = defaultRevisionWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	err := s.store.WaitRev(wctx, rev)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, context.DeadlineExceeded):
+		return tooLargeResourceVersion(rev, s.store.Rev())
+	}
+	return fmt.Errorf("wait for revision %d: %w", rev, err)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,6 +87,7 @@ type Store struct {
 	compacted int64
 	watchers  map[*Watcher]struct{}
 	closed    bool
+	revMoved  chan struct{} // closed and replaced each time rev advances
 
 	writes chan *writeReq
 	done   chan struct{}
@@ -107,6 +109,7 @@ func Open(opts Options) (*Store, error) {
 		retention: opts.LogRetention,
 		mem:       map[string]*KV{},
 		watchers:  map[*Watcher]struct{}{},
+		revMoved:  make(chan struct{}),
 		writes:    make(chan *writeReq, 1024),
 		done:      make(chan struct{}),
 	}
@@ -178,6 +181,28 @@ func (s *Store) Rev() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.rev
+}
+
+// WaitRev returns once the store has committed revision rev, or with
+// ctx's error or ErrClosed. Waiters are woken by each commit, not polled.
+func (s *Store) WaitRev(ctx context.Context, rev int64) error {
+	for {
+		s.mu.RLock()
+		cur, closed, moved := s.rev, s.closed, s.revMoved
+		s.mu.RUnlock()
+		switch {
+		case cur >= rev:
+			return nil
+		case closed:
+			return ErrClosed
+		}
+		select {
+		case <-moved:
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // CompactedRev is the oldest revision a watch can start after.

@@ -274,7 +274,11 @@ func (s *Store) commit(batch []*writeReq) {
 			s.applyLocked(ev)
 		}
 	}
-	s.rev = rev
+	if rev != s.rev {
+		s.rev = rev
+		close(s.revMoved)
+		s.revMoved = make(chan struct{})
+	}
 	if compactTo > s.compacted {
 		s.compacted = compactTo
 	}
