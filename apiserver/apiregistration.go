@@ -23,7 +23,9 @@ type apiServicePriority struct{ group, version int32 }
 // apiServicePriorities is kube-apiserver's table (the generic control-plane
 // groups merged with the kube ones) for the group versions nanokube serves.
 // kube-apiserver registers no APIService for a built-in group version that
-// is missing here; apiregistration.k8s.io itself is the aggregator's own.
+// is missing here. Two rows are not from that table's copy we checked:
+// apiregistration.k8s.io (the aggregator's own group, not in the table) and
+// resource.k8s.io/v1 (newer than it; beside v1beta2's 16200/15).
 var apiServicePriorities = map[schema.GroupVersion]apiServicePriority{
 	{Group: "", Version: "v1"}:                             {18000, 1},
 	{Group: "apiregistration.k8s.io", Version: "v1"}:       {18000, 15},

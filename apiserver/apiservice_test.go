@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -168,6 +169,23 @@ func TestAPIServices(t *testing.T) {
 	err = rc.Post().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").SetHeader("Content-Type", "application/json").Body([]byte(body)).Do(ctx).Error()
 	if !apierrors.IsMethodNotSupported(err) {
 		t.Errorf("create of an APIService = %v, want 405 MethodNotAllowed", err)
+	}
+	// A CRD's group versions get the CRD registration's priorities.
+	ext, err := apiextensionsclient.NewForConfig(s.LoopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, cronTabCRD(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitEstablished(t, ext, "crontabs.stable.example.com")
+	raw, err = rc.Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.stable.example.com").SetHeader("Accept", "application/json").DoRaw(ctx)
+	var crdSvc apiregistrationv1.APIService
+	if err == nil {
+		err = json.Unmarshal(raw, &crdSvc)
+	}
+	if err != nil || crdSvc.Spec.GroupPriorityMinimum != 1000 || crdSvc.Spec.VersionPriority != 100 || crdSvc.Spec.Group != "stable.example.com" {
+		t.Errorf("APIService of a CRD version = %+v, %v", crdSvc.Spec, err)
 	}
 	// Discovery lists the group.
 	groups, err := cs.Discovery().ServerGroups()
