@@ -16,10 +16,8 @@ func (a *Agent) ensureEphemeral(ctx context.Context, pod *corev1.Pod, st *podSta
 	id := containerID(st.uid, ec.Name)
 	if cur, err := a.cfg.Runtime.Inspect(ctx, id); err == nil {
 		if cur.Running {
-			if ec.Stdin || ec.TTY {
-				if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, ec.Name)); err != nil {
-					a.log.Info("reattach container stdio", "pod", st.key, "container", ec.Name, "err", err)
-				}
+			if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, ec.Name)); err != nil {
+				a.log.Info("reattach container stdio", "pod", st.key, "container", ec.Name, "err", err)
 			}
 			a.watch(pod, st, ec.Name)
 		}

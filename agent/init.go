@@ -21,6 +21,9 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, st *podState) (don
 		cur, ierr := a.cfg.Runtime.Inspect(ctx, id)
 		switch {
 		case ierr == nil && cur.Running:
+			if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, c.Name)); err != nil {
+				a.log.Info("reattach container stdio", "pod", st.key, "container", c.Name, "err", err)
+			}
 			a.watch(pod, st, c.Name)
 			return false, false, nil
 		case ierr == nil && !cur.Created:

@@ -14,10 +14,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/nanokube/nanokube/internal/crilog"
 	"github.com/nanokube/nanokube/internal/lines"
 )
 
-// Logs writes a container's output for `kubectl logs` (tail, limit, follow).
+// Logs writes a container's output for `kubectl logs` like kubelet reads
+// its CRI log files: tailLines, sinceSeconds/sinceTime, timestamps,
+// limitBytes and follow. Lines of a log written raw (by an older nanokube,
+// or the fake runtime) have no time: since keeps them and timestamps
+// shows them bare.
 func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opts *corev1.PodLogOptions, w io.Writer) error {
 	if container == "" {
 		if len(pod.Spec.Containers) != 1 {
@@ -46,14 +51,16 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 			return notFound
 		}
 		defer f.Close()
-		return writeLog(f, opts, w)
+		_, err = writeLog(f, opts, w, true)
+		return err
 	}
 	f, err := os.Open(a.LogPath(string(pod.UID), container))
 	if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: ContainerCreating", container, pod.Name))
 	}
 	defer f.Close()
-	if err := writeLog(f, opts, w); err != nil || !opts.Follow {
+	cw, err := writeLog(f, opts, w, !opts.Follow)
+	if err != nil || cw == nil || !opts.Follow {
 		return err
 	}
 	flush := func() {
@@ -70,15 +77,17 @@ func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, container string, opt
 	defer t.Stop()
 	r := bufio.NewReader(f)
 	for {
-		if _, err := io.Copy(w, r); err != nil {
-			return nil
+		if _, err := io.Copy(cw, r); err != nil {
+			return nil // the client went away, or limitBytes were written
 		}
 		flush()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-exit:
-			io.Copy(w, r)
+			if _, err := io.Copy(cw, r); err == nil {
+				cw.Close()
+			}
 			return nil
 		case <-t.C:
 		}
@@ -98,20 +107,46 @@ func containerStatus(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 	return nil
 }
 
-// writeLog writes what is in f now, cut by tailLines and limitBytes.
-func writeLog(f *os.File, opts *corev1.PodLogOptions, w io.Writer) error {
+// writeLog writes what is in f now, cut by tailLines, and returns the
+// writer to go on with for follow (nil: limitBytes were reached). With
+// last, an unfinished last line is written too.
+func writeLog(f *os.File, opts *corev1.PodLogOptions, w io.Writer, last bool) (*crilog.Writer, error) {
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.TailLines != nil && *opts.TailLines >= 0 {
 		data = lines.Last(data, int(*opts.TailLines))
 	}
-	if opts.LimitBytes != nil && int64(len(data)) > *opts.LimitBytes {
-		data = data[:*opts.LimitBytes]
+	cw := crilog.NewWriter(w, logOptions(opts, time.Now()))
+	if _, err := cw.Write(data); err != nil {
+		if errors.Is(err, crilog.ErrLimit) {
+			return nil, nil
+		}
+		return nil, err
 	}
-	_, err = w.Write(data)
-	return err
+	if last {
+		if err := cw.Close(); err != nil && !errors.Is(err, crilog.ErrLimit) {
+			return nil, err
+		}
+	}
+	return cw, nil
+}
+
+// logOptions are the PodLogOptions that select and shape log entries;
+// sinceSeconds counts back from now.
+func logOptions(opts *corev1.PodLogOptions, now time.Time) crilog.Options {
+	o := crilog.Options{Timestamps: opts.Timestamps}
+	if opts.LimitBytes != nil {
+		o.LimitBytes = *opts.LimitBytes
+	}
+	switch {
+	case opts.SinceSeconds != nil:
+		o.Since = now.Add(-time.Duration(*opts.SinceSeconds) * time.Second)
+	case opts.SinceTime != nil:
+		o.Since = opts.SinceTime.Time
+	}
+	return o
 }
 
 // previousLogPath is where the output of a container's run before the

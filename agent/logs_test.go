@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,5 +60,49 @@ func TestLogsOfThePreviousRun(t *testing.T) {
 	}
 	if err := a.rotateLog("u1", "other"); err != nil {
 		t.Errorf("rotating the log of a container that never ran: %v", err)
+	}
+}
+
+// TestLogsOptions: a CRI log is served like kubelet serves it: messages
+// only, or with their RFC3339Nano time; sinceSeconds/sinceTime skip older
+// entries; tailLines and limitBytes cut.
+func TestLogsOptions(t *testing.T) {
+	a, _, _ := testAgentWithFakeRuntime(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "u2"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	now := time.Now().UTC()
+	old, recent := now.Add(-time.Hour), now.Add(-time.Second)
+	ts := func(t time.Time) string { return t.Format(time.RFC3339Nano) }
+	path := a.LogPath("u2", "app")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := ts(old) + " stdout F first\n" + ts(old) + " stderr P sec\n" + ts(recent) + " stderr F ond\n" + ts(recent) + " stdout F third\n"
+	if err := os.WriteFile(path, []byte(log), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	logs := func(opts corev1.PodLogOptions) string {
+		var b bytes.Buffer
+		if err := a.Logs(t.Context(), pod, "app", &opts, &b); err != nil {
+			t.Fatalf("logs %+v: %v", opts, err)
+		}
+		return b.String()
+	}
+	i := func(v int64) *int64 { return &v }
+	for _, c := range []struct {
+		name string
+		opts corev1.PodLogOptions
+		want string
+	}{
+		{"plain", corev1.PodLogOptions{}, "first\nsecond\nthird\n"},
+		{"timestamps", corev1.PodLogOptions{Timestamps: true}, ts(old) + " first\n" + ts(old) + " sec" + ts(recent) + " ond\n" + ts(recent) + " third\n"},
+		{"sinceSeconds", corev1.PodLogOptions{SinceSeconds: i(60)}, "ond\nthird\n"},
+		{"sinceTime", corev1.PodLogOptions{SinceTime: &metav1.Time{Time: old.Add(time.Minute)}}, "ond\nthird\n"},
+		{"tailLines", corev1.PodLogOptions{TailLines: i(1), Timestamps: true}, ts(recent) + " third\n"},
+		{"limitBytes", corev1.PodLogOptions{LimitBytes: i(8)}, "first\nse"},
+	} {
+		if got := logs(c.opts); got != c.want {
+			t.Errorf("%s: logs = %q, want %q", c.name, got, c.want)
+		}
 	}
 }

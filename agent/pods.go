@@ -180,10 +180,8 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 	cur, err := a.cfg.Runtime.Inspect(ctx, id)
 	exists := err == nil
 	if exists && cur.Running {
-		if c.Stdin || c.TTY {
-			if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, c.Name)); err != nil {
-				a.log.Info("reattach container stdio", "pod", st.key, "container", c.Name, "err", err)
-			}
+		if err := a.cfg.Runtime.Reattach(ctx, id, a.LogPath(st.uid, c.Name)); err != nil {
+			a.log.Info("reattach container stdio", "pod", st.key, "container", c.Name, "err", err)
 		}
 		a.watch(pod, st, c.Name)
 		a.mu.Lock()

@@ -164,8 +164,8 @@ type ContainerSpec struct {
 	ShimGroup string
 }
 
-// Run creates and starts a container; its output goes to LogPath, written
-// by the shim so it keeps flowing if the daemon dies.
+// Run creates and starts a container; its output goes to LogPath in the
+// CRI log format, written by the runtime from the task's fifos.
 func (r *ContainerdRuntime) Run(ctx context.Context, s ContainerSpec) error {
 	ctx = r.ctx(ctx)
 	img, err := r.c.GetImage(ctx, NormalizeRef(s.Image))
@@ -221,12 +221,9 @@ func (r *ContainerdRuntime) Run(ctx context.Context, s ContainerSpec) error {
 	if err := r.c.SnapshotService(r.snapshotter).Remove(ctx, s.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove stale snapshot %s: %w", s.ID, err)
 	}
-	labels := s.Labels
-	if s.Stdin || s.TTY {
-		labels = map[string]string{labelStdio: stdioLabel(s.Stdin, s.TTY, s.StdinOnce)}
-		for k, v := range s.Labels {
-			labels[k] = v
-		}
+	labels := map[string]string{labelStdio: stdioLabel(s.Stdin, s.TTY, s.StdinOnce)}
+	for k, v := range s.Labels {
+		labels[k] = v
 	}
 	ctr, err := r.c.NewContainer(ctx, s.ID,
 		client.WithImage(img),
@@ -240,28 +237,20 @@ func (r *ContainerdRuntime) Run(ctx context.Context, s ContainerSpec) error {
 	if err := os.MkdirAll(filepath.Dir(s.LogPath), 0o755); err != nil {
 		return err
 	}
-	// The shim writes the log itself, so output keeps flowing while the
-	// daemon is down; attachable containers get fifos held by the runtime.
-	creator := cio.LogFile(s.LogPath)
-	var sio *stdio
-	if s.Stdin || s.TTY {
-		var cioOpts []cio.Opt
-		if sio, cioOpts, err = newStdio(s.ID, s.LogPath, s.IODir, s.Stdin, s.TTY, s.StdinOnce); err != nil {
-			return err
-		}
-		creator = cio.NewCreator(cioOpts...)
+	// The runtime holds the fifos and writes the log in the CRI format;
+	// after a restart of the daemon Reattach connects them again.
+	sio, cioOpts, err := newStdio(s.ID, s.LogPath, s.IODir, s.Stdin, s.TTY, s.StdinOnce)
+	if err != nil {
+		return err
 	}
+	creator := cio.NewCreator(cioOpts...)
 	task, err := ctr.NewTask(ctx, creator)
 	if err != nil {
-		if sio != nil {
-			sio.close()
-		}
+		sio.close()
 		return fmt.Errorf("create task %s: %w", s.ID, err)
 	}
-	if sio != nil {
-		sio.start(task.IO())
-		r.setStdio(s.ID, sio)
-	}
+	sio.start(task.IO())
+	r.setStdio(s.ID, sio)
 	if err := task.Start(ctx); err != nil {
 		task.Delete(ctx)
 		r.dropStdio(s.ID)

@@ -14,23 +14,28 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+
+	"github.com/nanokube/nanokube/internal/crilog"
 )
 
 // ErrNoStdio: the container was not created with attachable stdio
 // (neither stdin nor a terminal); its output is only in its log.
 var ErrNoStdio = errors.New("container has no attachable stdio")
 
-// labelStdio marks a container created with attachable stdio; its value
-// lists "stdin", "tty" and "once" (stdinOnce).
+// labelStdio marks a container whose stdio is held by the runtime (all
+// containers since the CRI log format; older ones had the shim write the
+// log raw); its value lists "stdin", "tty" and "once" (stdinOnce), empty
+// for a container that is not attachable.
 const labelStdio = "io.nanokube.stdio"
 
 // replayLimit bounds the output kept for the first attach.
 const replayLimit = 64 << 10
 
-// stdio is the standard I/O of a container created with stdin or a
-// terminal, held by the runtime like containerd's CRI plugin holds it:
-// output is copied to the log file and to every attached session, and
-// attached input goes to the container's stdin. Output written before
+// stdio is the standard I/O of a container, held by the runtime like
+// containerd's CRI plugin holds it: output is written to the log file in
+// the CRI format (a time, the stream and a tag per line) and copied to
+// every attached session, and attached input goes to the container's
+// stdin. For a container with stdin or a terminal, output written before
 // the first session attached is replayed to it (what `kubectl run -it`
 // would otherwise lose to the race between start and attach).
 type stdio struct {
@@ -38,8 +43,9 @@ type stdio struct {
 	tty, once bool
 	io        cio.IO
 	log       *os.File
-	stdin     *io.PipeWriter // nil without stdin
-	done      chan struct{}  // closed when the output has ended
+	streams   [2]*crilog.Stream // stdout, stderr
+	stdin     *io.PipeWriter    // nil without stdin
+	done      chan struct{}     // closed when the output has ended
 
 	mu          sync.Mutex
 	sessions    map[*attachment]struct{}
@@ -89,6 +95,10 @@ func newStdio(id, logPath, ioDir string, stdin, tty, once bool) (*stdio, []cio.O
 		return nil, nil, fmt.Errorf("open log of %s: %w", id, err)
 	}
 	s := &stdio{id: id, tty: tty, once: once, log: f, done: make(chan struct{}), sessions: map[*attachment]struct{}{}}
+	cf := crilog.NewFile(f, nil)
+	s.streams = [2]*crilog.Stream{cf.Stream(crilog.Stdout), cf.Stream(crilog.Stderr)}
+	// Only attachable containers keep output for their first session.
+	s.attached = !stdin && !tty
 	var in io.Reader
 	if stdin {
 		var pr *io.PipeReader
@@ -111,6 +121,11 @@ func (s *stdio) start(i cio.IO) {
 	s.io = i
 	go func() {
 		i.Wait()
+		s.mu.Lock()
+		for _, st := range s.streams {
+			st.Close() // an unfinished last line
+		}
+		s.mu.Unlock()
 		close(s.done)
 	}()
 }
@@ -126,7 +141,11 @@ func (o output) Write(p []byte) (int, error) {
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.log.Write(p); err != nil {
+	st := s.streams[0]
+	if o.stderr {
+		st = s.streams[1]
+	}
+	if _, err := st.Write(p); err != nil {
 		return 0, err
 	}
 	if !s.attached && len(s.replay) < replayLimit {
@@ -210,8 +229,11 @@ func (r *ContainerdRuntime) task(ctx context.Context, id string) (client.Task, e
 }
 
 // Reattach connects the runtime again to the stdio of a running container
-// created with stdin or a terminal, after a restart of the daemon; a no-op
-// for other containers and for those already connected.
+// after a restart of the daemon; what the container wrote meanwhile waited
+// in the fifos (the container blocks on a full pipe, nothing is lost) and
+// is logged with the time of reading. A no-op for containers already
+// connected and for those whose shim writes the log itself (created by an
+// older nanokube).
 func (r *ContainerdRuntime) Reattach(ctx context.Context, id, logPath string) error {
 	if r.stdioOf(id) != nil {
 		return nil
@@ -261,7 +283,7 @@ type AttachIO struct {
 // container's stdin is closed after its first session.
 func (r *ContainerdRuntime) Attach(ctx context.Context, id string, a AttachIO) error {
 	s := r.stdioOf(id)
-	if s == nil {
+	if s == nil || (s.stdin == nil && !s.tty) {
 		return ErrNoStdio
 	}
 	ctx = r.ctx(ctx)
@@ -343,7 +365,7 @@ func (r *ContainerdRuntime) Attach(ctx context.Context, id string, a AttachIO) e
 	}
 }
 
-// drained waits up to d for a stdio container's output to be copied
+// drained waits up to d for a container's output to be copied
 // after its exit, so its log is complete when the exit is reported.
 func (r *ContainerdRuntime) drained(id string, d time.Duration) {
 	s := r.stdioOf(id)

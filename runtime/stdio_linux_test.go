@@ -13,7 +13,73 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
+
+	"github.com/nanokube/nanokube/internal/crilog"
 )
+
+// logMessages reads a CRI log file back to the container's output, and
+// fails on a line not in the format.
+func logMessages(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if l == "" {
+			continue
+		}
+		e := crilog.Parse([]byte(strings.TrimSuffix(l, "\n")))
+		if e.Time.IsZero() {
+			t.Fatalf("log line not in the CRI format: %q", l)
+		}
+		b.Write(e.Message)
+	}
+	return b.String()
+}
+
+// TestStdioOfAPlainContainer: a container without stdin or terminal has
+// its output logged in the CRI format with its stream, an unfinished last
+// line included, and cannot be attached to.
+func TestStdioOfAPlainContainer(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "c.log")
+	s, opts, err := newStdio("c", logPath, dir, false, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams cio.Streams
+	for _, o := range opts {
+		o(&streams)
+	}
+	r := &ContainerdRuntime{}
+	r.setStdio("c", s)
+	io.WriteString(streams.Stdout, "out\nunfin")
+	io.WriteString(streams.Stderr, "err\n")
+	if err := r.Attach(t.Context(), "c", AttachIO{Stdout: newNotifyBuffer()}); err != ErrNoStdio {
+		t.Errorf("attach: %v, want ErrNoStdio", err)
+	}
+	if len(s.replay) != 0 {
+		t.Errorf("a plain container keeps a replay: %q", s.replay)
+	}
+	s.start(fakeIO{})
+	<-s.done
+	r.dropStdio("c")
+	data, _ := os.ReadFile(logPath)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[0], " stdout F out") || !strings.HasSuffix(lines[1], " stderr F err") || !strings.HasSuffix(lines[2], " stdout F unfin") {
+		t.Errorf("log = %q", data)
+	}
+}
+
+// fakeIO is a task's io that has already ended.
+type fakeIO struct{}
+
+func (fakeIO) Config() cio.Config { return cio.Config{} }
+func (fakeIO) Cancel()            {}
+func (fakeIO) Wait()              {}
+func (fakeIO) Close() error       { return nil }
 
 // notifyBuffer is a session's output that signals every write.
 type notifyBuffer struct {
@@ -139,10 +205,7 @@ func TestStdioSessions(t *testing.T) {
 		t.Errorf("attach after the end: %v, want ErrNotRunning", err)
 	}
 	r.dropStdio("c")
-	log, err := os.ReadFile(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := logMessages(t, logPath)
 	if !strings.HasPrefix(string(log), "before\nlive\noops\nboth\n") || !strings.HasSuffix(string(log), "both\nonly b\n") {
 		t.Errorf("log = %q", log)
 	}
