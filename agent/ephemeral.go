@@ -42,13 +42,13 @@ func (a *Agent) ensureEphemeral(ctx context.Context, pod *corev1.Pod, st *podSta
 	}
 	if err := a.cfg.Runtime.Run(ctx, spec); err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
-		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return fmt.Errorf("run %s/%s: %w", st.key, c.Name, err)
 	}
 	delete(st.waiting, c.Name)
 	st.startedAt[c.Name] = time.Now()
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	st.watching[c.Name] = false
 	a.watch(pod, st, c.Name)
 	return nil

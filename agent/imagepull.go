@@ -108,12 +108,12 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, st *podState, 
 	policy := pullPolicy(c)
 	switch {
 	case present && policy != corev1.PullAlways:
-		a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+		a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
 		return nil
 	case !present && policy == corev1.PullNever:
 		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: msg}
-		a.recorder.Event(pod, corev1.EventTypeWarning, "ErrImageNeverPull", msg)
+		a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "ErrImageNeverPull", msg)
 		return errImageNotReady
 	}
 	key := st.uid + "/" + c.Image
@@ -121,27 +121,27 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, st *podState, 
 	if b, held := a.pullBackoffs.inBackoff(key, now); held {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
 			Message: fmt.Sprintf("Back-off pulling image %q: ErrImagePull: %s", c.Image, b.lastErr)}
-		a.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
-		a.recorder.Event(pod, corev1.EventTypeWarning, "Failed", "Error: ImagePullBackOff")
+		a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
+		a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", "Error: ImagePullBackOff")
 		a.queue.AddAfter(st.key, b.until.Sub(now))
 		return errImageNotReady
 	}
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	begin := time.Now()
 	img, err := a.pull(ctx, pod, c.Image)
 	if err != nil {
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 		a.pullBackoffs.failed(key, time.Now(), msg)
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: msg}
-		a.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
-		a.recorder.Event(pod, corev1.EventTypeWarning, "Failed", "Error: ErrImagePull")
+		a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", msg)
+		a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", "Error: ErrImagePull")
 		// The next sync shows the back-off, like kubelet's next pod sync.
 		a.queue.AddAfter(st.key, time.Second)
 		return errImageNotReady
 	}
 	a.pullBackoffs.succeeded(key)
 	took := time.Since(begin).Truncate(time.Millisecond)
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting). Image size: %d bytes.",
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting). Image size: %d bytes.",
 		c.Image, took, took, img.Size)
 	return nil
 }

@@ -48,7 +48,7 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, st *podState) (don
 			if until := cur.FinishedAt.Add(delay); time.Now().Before(until) {
 				st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", delay, c.Name, podRef(pod))}
-				a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.Name, podRef(pod))
+				a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s", c.Name, podRef(pod))
 				a.queue.AddAfter(st.key, time.Until(until))
 				return false, false, nil
 			}

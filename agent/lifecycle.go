@@ -93,8 +93,8 @@ func (a *Agent) postStart(ctx context.Context, pod *corev1.Pod, st *podState, c 
 	}
 	// Like kubelet, the hook's message goes to the waiting state only,
 	// not into an event where a secret could leak.
-	a.recorder.Event(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
-	a.recorder.Event(pod, corev1.EventTypeNormal, "Killing", "FailedPostStartHook")
+	a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
+	a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeNormal, "Killing", "FailedPostStartHook")
 	if err := a.stopContainer(ctx, pod, st, c, containerID(st.uid, c.Name), time.Duration(st.grace)*time.Second); err != nil {
 		a.log.Info("stop container after its postStart hook failed", "pod", st.key, "container", c.Name, "err", err)
 	}
@@ -115,7 +115,7 @@ func (a *Agent) stopContainer(ctx context.Context, pod *corev1.Pod, st *podState
 			start := time.Now()
 			hctx, cancel := context.WithTimeout(ctx, grace)
 			if msg, err := a.runHandler(hctx, pod, st, c, c.Lifecycle.PreStop); err != nil {
-				a.recorder.Event(pod, corev1.EventTypeWarning, "FailedPreStopHook", msg)
+				a.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "FailedPreStopHook", msg)
 			}
 			cancel()
 			grace = max(grace-time.Since(start), minStopGrace)

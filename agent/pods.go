@@ -168,7 +168,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 func (a *Agent) recorderKill(pod *corev1.Pod) {
 	for _, c := range pod.Spec.Containers {
 		if st, err := a.cfg.Runtime.Inspect(context.Background(), containerID(string(pod.UID), c.Name)); err == nil && st.Running {
-			a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 		}
 	}
 }
@@ -216,7 +216,7 @@ func (a *Agent) ensureContainer(ctx context.Context, pod *corev1.Pod, st *podSta
 		if until := cur.FinishedAt.Add(delay); time.Now().Before(until) {
 			st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)}
-			a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
+			a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
 			a.queue.AddAfter(st.key, time.Until(until))
 			return nil
 		}
@@ -233,7 +233,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 	spec, err := a.containerSpec(ctx, pod, st, c)
 	if err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
-		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return nil
 	}
 	if err := a.rotateLog(st.uid, c.Name); err != nil {
@@ -241,13 +241,13 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st *podStat
 	}
 	if err := a.cfg.Runtime.Run(ctx, spec); err != nil {
 		st.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "RunContainerError", Message: err.Error()}
-		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		return fmt.Errorf("run %s/%s: %w", st.key, c.Name, err)
 	}
 	delete(st.waiting, c.Name)
 	st.startedAt[c.Name] = time.Now()
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	if !a.postStart(ctx, pod, st, &c) {
 		st.watching[c.Name] = false
 		a.watch(pod, st, c.Name)

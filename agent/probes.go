@@ -61,7 +61,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 					// kubelet records every failed check; the event
 					// recorder folds repeats into one event with a count.
 					fails, oks = fails+1, 0
-					a.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
+					a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", capitalize(kind), err)
 				} else {
 					oks, fails = oks+1, 0
 				}
@@ -124,7 +124,7 @@ func (a *Agent) startProbes(pod *corev1.Pod, st *podState, c corev1.Container) {
 // failed; its exit brings the usual restart. The probe's own
 // terminationGracePeriodSeconds, when set, replaces the pod's (kubelet).
 func (a *Agent) restartUnhealthy(pod *corev1.Pod, st *podState, c corev1.Container, kind string, p *corev1.Probe) {
-	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, kind)
+	a.recorder.Eventf(containerRef(pod, c.Name), corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.Name, kind)
 	grace := time.Duration(st.grace) * time.Second
 	if p.TerminationGracePeriodSeconds != nil {
 		grace = time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
