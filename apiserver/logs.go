@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // flushWriter flushes after every write so `kubectl logs -f` streams.
@@ -59,6 +61,13 @@ func podLogOptions(q url.Values) (*corev1.PodLogOptions, error) {
 			}
 			*f.dst = &n
 		}
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, badRequest("invalid sinceTime %q", v)
+		}
+		opts.SinceTime = &metav1.Time{Time: t}
 	}
 	return opts, nil
 }

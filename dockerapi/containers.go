@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Labels the node agent puts on every pod container.
@@ -397,15 +398,24 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, ref strin
 		fail(w, err)
 		return
 	}
-	if boolParam(r, "timestamps") {
-		fail(w, errNotImplemented("docker logs --timestamps is not supported by nanokube's docker-env: container output is stored without timestamps"))
+	if v := q.Get("until"); v != "" && v != "0" {
+		fail(w, errNotImplemented("docker logs --until is not supported by nanokube's docker-env"))
 		return
 	}
-	for _, p := range []string{"since", "until"} {
-		if v := q.Get(p); v != "" && v != "0" {
-			fail(w, errNotImplemented("docker logs --%s is not supported by nanokube's docker-env: container output is stored without timestamps", p))
+	var since *metav1.Time
+	if v := q.Get("since"); v != "" && v != "0" {
+		// Docker sends unix seconds, with nanoseconds after a dot.
+		sec, nsec, _ := strings.Cut(v, ".")
+		s, err1 := strconv.ParseInt(sec, 10, 64)
+		ns, err2 := int64(0), error(nil)
+		if nsec != "" {
+			ns, err2 = strconv.ParseInt((nsec + "000000000")[:9], 10, 64)
+		}
+		if err1 != nil || err2 != nil {
+			fail(w, errBadRequest("invalid since %q", v))
 			return
 		}
+		since = &metav1.Time{Time: time.Unix(s, ns)}
 	}
 	if !boolParam(r, "stdout") && !boolParam(r, "stderr") {
 		fail(w, errBadRequest("Bad parameters: you must choose at least one stream"))
@@ -415,7 +425,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, ref strin
 		fail(w, errNotFound("the pod of container %s is gone", shortID(c.id)))
 		return
 	}
-	opts := &corev1.PodLogOptions{Container: c.container, Follow: boolParam(r, "follow")}
+	opts := &corev1.PodLogOptions{Container: c.container, Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), SinceTime: since}
 	if t := q.Get("tail"); t != "" && t != "all" {
 		n, err := strconv.ParseInt(t, 10, 64)
 		if err != nil {

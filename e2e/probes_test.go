@@ -109,8 +109,8 @@ spec:
 	// the probe's own terminationGracePeriodSeconds (1s, not the pod's
 	// 30s) before SIGKILL of a process that ignores SIGTERM.
 	k("wait", "--for=jsonpath={.status.containerStatuses[0].restartCount}=1", "pod/dying", "--timeout=90s")
-	if ev := k("get", "events", "--field-selector", "involvedObject.name=dying,reason=Killing", "-o", "jsonpath={.items[0].message}"); ev != "Container app failed liveness probe, will be restarted" {
-		t.Errorf("Killing event = %q", ev)
+	if ev := k("get", "events", "--field-selector", "involvedObject.name=dying,reason=Killing", "-o", "jsonpath={.items[0].involvedObject.fieldPath}: {.items[0].message}"); ev != "spec.containers{app}: Container app failed liveness probe, will be restarted" {
+		t.Errorf("Killing event = %q, want kubelet's fieldPath and message", ev)
 	}
 	{
 		last := strings.Fields(k("get", "pod", "dying", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].lastState.terminated.startedAt} {.status.containerStatuses[0].lastState.terminated.finishedAt}"))
@@ -206,6 +206,31 @@ spec:
 		if got := k("logs", "crasher", "--tail=1"); got != "last-line\n" {
 			t.Errorf("logs crasher --tail=1 = %q", got)
 		}
+		// The log is in the CRI format: --timestamps puts each line's
+		// time first, --since-time and --since select by it.
+		stamped := strings.Split(strings.TrimSuffix(k("logs", "crasher", "--timestamps"), "\n"), "\n")
+		if len(stamped) != 2 {
+			t.Fatalf("logs crasher --timestamps = %q, want 2 lines", stamped)
+		}
+		var lastAt time.Time
+		for i, want := range []string{"run-2", "last-line"} {
+			at, msg, _ := strings.Cut(stamped[i], " ")
+			ts, err := time.Parse(time.RFC3339Nano, at)
+			if err != nil || msg != want || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
+				t.Errorf("logs --timestamps line %q: want a recent RFC3339Nano time, a space, %q (%v)", stamped[i], want, err)
+			}
+			lastAt = ts
+		}
+		if got := k("logs", "crasher", "--since-time="+lastAt.Truncate(time.Second).Format(time.RFC3339)); !strings.HasSuffix(got, "last-line\n") {
+			t.Errorf("logs --since-time of the last line's second = %q", got)
+		}
+		if got := k("logs", "crasher", "--since-time="+lastAt.Truncate(time.Second).Add(time.Second).Format(time.RFC3339)); got != "" {
+			t.Errorf("logs --since-time after the last line = %q, want nothing", got)
+		}
+		eventually(t, "logs crasher --since=1s is empty a second after its output", 8*time.Second, func() (bool, string) {
+			got := k("logs", "crasher", "--since=1s")
+			return got == "", got
+		})
 		if r := l.kubectlResult(t, p, "logs", "gated", "--previous"); r.code == 0 || !strings.Contains(r.stderr, `previous terminated container "web" in pod "gated" not found`) {
 			t.Errorf("logs --previous of a container that never restarted: %s", r)
 		}

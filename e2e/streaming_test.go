@@ -432,6 +432,20 @@ spec:
 		if logs := k("logs", "term2"); !strings.Contains(logs, "again-16") {
 			t.Errorf("logs after the daemon restart lack the terminal's output: %q", logs)
 		}
+		// The plain ticker's output is written by the daemon too: the
+		// adopted container's log goes on, timed, without a gap.
+		before := strings.Count(k("logs", "ticker"), "tick-")
+		eventually(t, "the adopted ticker logs on", 30*time.Second, func() (bool, string) {
+			logs := k("logs", "ticker", "--timestamps")
+			return strings.Count(logs, "tick-") >= before+2, logs
+		})
+		for i, line := range strings.Split(strings.TrimSuffix(k("logs", "ticker", "--timestamps"), "\n"), "\n") {
+			at, msg, _ := strings.Cut(line, " ")
+			if _, err := time.Parse(time.RFC3339Nano, at); err != nil || msg != fmt.Sprintf("tick-%d", i+1) {
+				t.Errorf("ticker log line %d after the daemon restart = %q, want a time and tick-%d", i+1, line, i+1)
+				break
+			}
+		}
 	})
 }
 
