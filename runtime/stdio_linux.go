@@ -24,7 +24,7 @@ var ErrNoStdio = errors.New("container has no attachable stdio")
 
 // labelStdio marks a container whose stdio is held by the runtime (all
 // containers since the CRI log format; older ones had the shim write the
-// log raw); its value lists "stdin", "tty" and "once" (stdinOnce), empty
+// log raw); its value lists "stdin", "tty" and "once" (stdinOnce), "none"
 // for a container that is not attachable.
 const labelStdio = "io.nanokube.stdio"
 
@@ -83,6 +83,9 @@ func stdioLabel(stdin, tty, once bool) string {
 	}
 	if once {
 		f = append(f, "once")
+	}
+	if len(f) == 0 {
+		return "none" // containerd drops labels with empty values
 	}
 	return strings.Join(f, ",")
 }

@@ -243,3 +243,17 @@ func TestStdioReplayAfterExit(t *testing.T) {
 	}
 	r.dropStdio("c")
 }
+
+// TestStdioLabel: the label round-trips and is never empty (containerd
+// drops labels with empty values, and Reattach would skip the container).
+func TestStdioLabel(t *testing.T) {
+	for _, c := range [][3]bool{{false, false, false}, {true, false, false}, {true, true, true}, {false, true, false}} {
+		v := stdioLabel(c[0], c[1], c[2])
+		if v == "" {
+			t.Errorf("stdioLabel%v is empty", c)
+		}
+		if stdin, tty, once := stdioOptions(v); [3]bool{stdin, tty, once} != c {
+			t.Errorf("stdioOptions(%q) = %v, %v, %v; want %v", v, stdin, tty, once, c)
+		}
+	}
+}
