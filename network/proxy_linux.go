@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -49,16 +51,28 @@ type ProxyConfig struct {
 // with what it applied last and sends the difference as one netlink
 // batch (google/nftables, one transaction); the first sync after a start
 // diffs with the table read back from the kernel, so a restart that
-// finds the rules in place sends nothing.
+// finds the rules in place sends nothing. After the first sync, a sync
+// renders only the services whose Service or EndpointSlices changed
+// (the event handlers record them in dirty) and diffs only their part
+// of the table (ProxyCache).
 type Proxy struct {
-	cfg    ProxyConfig
-	svcs   corelisters.ServiceLister
-	slices discoverylisters.EndpointSliceLister
-	nodes  corelisters.NodeLister
-	synced []cache.InformerSynced
-	queue  workqueue.TypedRateLimitingInterface[string]
-	nft    *ProxyNft
+	cfg     ProxyConfig
+	svcs    corelisters.ServiceLister
+	slices  discoverylisters.EndpointSliceLister
+	byOwner cache.Indexer // EndpointSlices by "namespace/service"
+	nodes   corelisters.NodeLister
+	synced  []cache.InformerSynced
+	queue   workqueue.TypedRateLimitingInterface[string]
+	nft     *ProxyNft
+	// cache is the rules of each service as last applied; nil: the next
+	// sync renders everything.
+	cache *ProxyCache
+	mu    sync.Mutex
+	dirty map[string]bool // services changed since the last sync
 }
+
+// sliceService is the index of EndpointSlices by their service.
+const sliceService = "nanokube-proxy-service"
 
 // NewProxy builds the proxy.
 func NewProxy(cfg ProxyConfig) (*Proxy, error) {
@@ -68,8 +82,35 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, nft: NewProxyNft(cfg.NodeNetns), svcs: svcInf.Lister(), slices: sliceInf.Lister(), nodes: nodeInf.Lister(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "proxy-" + cfg.Node})}
+	// The nodes of every proxy share the informers: the first adds the index.
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{sliceService: sliceServiceIndex}); err != nil {
+		if _, ok := sliceInf.Informer().GetIndexer().GetIndexers()[sliceService]; !ok {
+			return nil, fmt.Errorf("index EndpointSlices by service: %w", err)
+		}
+	}
+	p.byOwner = sliceInf.Informer().GetIndexer()
+	// mark records the services an event changes and queues a sync.
+	mark := func(objs ...any) {
+		p.mu.Lock()
+		for _, obj := range objs {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			switch o := obj.(type) {
+			case *corev1.Service:
+				p.dirty[o.Namespace+"/"+o.Name] = true
+			case *discoveryv1.EndpointSlice:
+				if name := o.Labels[discoveryv1.LabelServiceName]; name != "" {
+					p.dirty[o.Namespace+"/"+name] = true
+				}
+			}
+		}
+		p.mu.Unlock()
+		p.queue.Add("sync")
+	}
+	p.dirty = map[string]bool{}
 	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { p.queue.Add("sync") }, UpdateFunc: func(any, any) { p.queue.Add("sync") }, DeleteFunc: func(any) { p.queue.Add("sync") },
+		AddFunc: func(o any) { mark(o) }, UpdateFunc: func(o, n any) { mark(o, n) }, DeleteFunc: func(o any) { mark(o) },
 	}
 	infs := []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()}
 	if cfg.LBPool != nil {
@@ -82,6 +123,18 @@ func NewProxy(cfg ProxyConfig) (*Proxy, error) {
 		p.synced = append(p.synced, inf.HasSynced)
 	}
 	return p, nil
+}
+
+func sliceServiceIndex(obj any) ([]string, error) {
+	sl, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	name := sl.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return nil, nil
+	}
+	return []string{sl.Namespace + "/" + name}, nil
 }
 
 // Run syncs on every change until ctx ends.
@@ -133,31 +186,105 @@ func (p *Proxy) Input() (ProxyInput, error) {
 }
 
 func (p *Proxy) sync() error {
+	p.mu.Lock()
+	dirty := p.dirty
+	p.dirty = map[string]bool{}
+	p.mu.Unlock()
+	if p.cache == nil || !p.nft.Known() {
+		return p.fullSync()
+	}
+	changed := make([]string, 0, len(dirty))
+	for key := range dirty {
+		changed = append(changed, key)
+	}
+	sort.Strings(changed)
+	in, err := p.serviceInput(changed)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	d := p.cache.Update(in, changed)
+	sent, err := p.nft.SyncDelta(d)
+	if err != nil {
+		p.cache = nil // a full render and a read of the kernel's table next
+		return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
+	}
+	if p.cfg.Observe != nil && sent > 0 {
+		p.cfg.Observe(false, p.cache.Chains(), time.Since(start))
+	}
+	return p.announce()
+}
+
+// fullSync renders every service: the first sync and the one after a
+// failed sync.
+func (p *Proxy) fullSync() error {
 	in, err := p.Input()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	rules := RenderProxy(in)
-	full := !p.nft.Known()
+	c, rules := NewProxyCache(in)
+	p.cache = nil
 	sent, err := p.nft.Sync(rules)
 	if err != nil {
 		return fmt.Errorf("node %s service rules: %w", p.cfg.Node, err)
 	}
-	if full {
-		// After a start: 0 messages means the kernel's table already
-		// matched and nothing was touched.
-		p.cfg.Log.Info("service proxy: first sync", "node", p.cfg.Node, "messages", sent, "took", time.Since(start))
+	p.cache = c
+	// 0 messages means the kernel's table already matched and nothing
+	// was touched.
+	p.cfg.Log.Info("service proxy: full sync", "node", p.cfg.Node, "messages", sent, "took", time.Since(start))
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(true, len(rules.Chains), time.Since(start))
 	}
-	if p.cfg.Observe != nil && (sent > 0 || full) {
-		p.cfg.Observe(full, len(rules.Chains), time.Since(start))
+	return p.announce()
+}
+
+// serviceInput is the render input of the services named by keys
+// (those that exist) and their EndpointSlices.
+func (p *Proxy) serviceInput(keys []string) (ProxyInput, error) {
+	in := ProxyInput{Node: p.cfg.Node, ClusterCIDR: p.cfg.ClusterCIDR, DNS: p.cfg.DNS, ClusterDNS: p.cfg.ClusterDNS,
+		Slices: map[string][]*discoveryv1.EndpointSlice{}}
+	for _, key := range keys {
+		ns, name, err := cache.SplitMetaNamespaceKey(key)
+		if err != nil {
+			return ProxyInput{}, err
+		}
+		s, err := p.svcs.Services(ns).Get(name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return ProxyInput{}, err
+		}
+		in.Services = append(in.Services, s)
+		slices, err := p.servicesSlices(key)
+		if err != nil {
+			return ProxyInput{}, err
+		}
+		in.Slices[key] = slices
 	}
-	return p.announce(in)
+	return in, nil
+}
+
+// servicesSlices are the EndpointSlices of a service, by name.
+func (p *Proxy) servicesSlices(key string) ([]*discoveryv1.EndpointSlice, error) {
+	objs, err := p.byOwner.ByIndex(sliceService, key)
+	if err != nil {
+		return nil, fmt.Errorf("EndpointSlices of %s: %w", key, err)
+	}
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
+			out = append(out, sl)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // announce puts the LoadBalancer addresses this node serves on its
 // underlay device and takes away the ones it no longer serves.
-func (p *Proxy) announce(in ProxyInput) error {
+func (p *Proxy) announce() error {
 	if p.cfg.LBPool == nil || p.cfg.NodeNetns == "" {
 		return nil
 	}
@@ -165,12 +292,20 @@ func (p *Proxy) announce(in ProxyInput) error {
 	if err != nil {
 		return err
 	}
+	svcs, err := p.svcs.List(labels.Everything())
+	if err != nil {
+		return err
+	}
 	want := map[string]bool{}
-	for _, s := range in.Services {
+	for _, s := range svcs {
 		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			continue
 		}
-		if AnnouncingNode(s, in.Slices[s.Namespace+"/"+s.Name], nodes) != p.cfg.Node {
+		slices, err := p.servicesSlices(s.Namespace + "/" + s.Name)
+		if err != nil {
+			return err
+		}
+		if AnnouncingNode(s, slices, nodes) != p.cfg.Node {
 			continue
 		}
 		for _, ing := range s.Status.LoadBalancer.Ingress {

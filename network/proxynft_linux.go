@@ -318,9 +318,82 @@ func desiredState(base []baseChain, fixed []string, chains map[string][]Rule, el
 	return s
 }
 
+// SyncDelta applies an incremental change (ProxyCache.Update) on top of
+// what the last sync applied, in one batch. Without a last sync (see
+// Known) it fails; so does a change of a set's shape, which a full sync
+// rebuilds. On an error the next sync reads the kernel's table.
+func (s *ProxyNft) SyncDelta(d ProxyDelta) (int, error) {
+	if s.t == nil || s.last == nil {
+		return 0, errors.New("incremental proxy sync without an applied table")
+	}
+	want, have := proxyState(d.Want, nil, nil), proxyState(d.Have, nil, nil)
+	if needsRebuild(want, have) {
+		s.Close()
+		return 0, errors.New("incremental proxy sync changes the shape of a set")
+	}
+	n, err := s.t.apply(want, have)
+	if err != nil {
+		s.Close()
+		return n, err
+	}
+	s.last.patch(want, have)
+	return n, nil
+}
+
+// patch updates an applied state by an applied incremental change: have
+// is the part replaced, want what replaced it.
+func (s *tableState) patch(want, have *tableState) {
+	for name := range have.chains {
+		if _, ok := want.chains[name]; !ok {
+			delete(s.chains, name)
+		}
+	}
+	for name, c := range want.chains {
+		s.chains[name] = c
+	}
+	for name := range have.sets {
+		if _, ok := want.sets[name]; !ok {
+			delete(s.sets, name)
+		}
+	}
+	for name, sig := range want.sets {
+		s.sets[name] = sig
+	}
+	for name := range have.elems {
+		if _, ok := want.elems[name]; !ok {
+			delete(s.elems, name)
+		}
+	}
+	for name, w := range want.elems {
+		if !isSharedMap(name) {
+			s.elems[name] = w
+			continue
+		}
+		m := s.elems[name]
+		if m == nil {
+			m = map[string]string{}
+			s.elems[name] = m
+		}
+		for k := range have.elems[name] {
+			if _, ok := w[k]; !ok {
+				delete(m, k)
+			}
+		}
+		for k, v := range w {
+			m[k] = v
+		}
+	}
+}
+
 // desired is the whole proxy table r stands for: the fixed part and r.
 func desired(r *ProxyRules) *tableState {
-	s := desiredState(baseChains(r.PodCIDR), fixedMaps, r.Chains, r.Elems)
+	return proxyState(r, baseChains(r.PodCIDR), fixedMaps)
+}
+
+// proxyState is the table state of r with the given fixed part (none:
+// a part of the table, for an incremental sync).
+func proxyState(r *ProxyRules, base []baseChain, fixed []string) *tableState {
+	s := desiredState(base, fixed, r.Chains, r.Elems)
 	for name, timeout := range r.Sets {
 		s.sets[name] = setSignature(setSpec(nil, name, timeout))
 	}
@@ -448,31 +521,33 @@ func (t *nftTable) read() (*tableState, error) {
 	return s, nil
 }
 
+// needsRebuild reports whether have has a set or base chain of another
+// shape than want: the table is deleted and built again.
+func needsRebuild(want, have *tableState) bool {
+	for _, name := range want.fixed {
+		if sig, ok := have.sets[name]; ok && sig != want.sets[name] {
+			return true
+		}
+	}
+	for name, w := range want.chains {
+		if h, ok := have.chains[name]; ok && h.hook != w.hook {
+			return true
+		}
+	}
+	for name, sig := range have.sets {
+		if w, ok := want.sets[name]; ok && w != sig {
+			return true
+		}
+	}
+	return false
+}
+
 // apply sends the batch that turns have (nil: no table) into want and
 // returns how many messages it sent (0: nothing to do).
 func (t *nftTable) apply(want, have *tableState) (int, error) {
 	c, tb := t.conn, t.table
 	n := 0
-	rebuild := have == nil
-	if have != nil {
-		// A fixed map or base chain of another shape: start over.
-		for _, name := range want.fixed {
-			if sig, ok := have.sets[name]; ok && sig != want.sets[name] {
-				rebuild = true
-			}
-		}
-		for name, w := range want.chains {
-			if h, ok := have.chains[name]; ok && h.hook != w.hook {
-				rebuild = true
-			}
-		}
-		for name, sig := range have.sets {
-			if w, ok := want.sets[name]; ok && w != sig {
-				rebuild = true
-			}
-		}
-	}
-	if rebuild {
+	if have == nil || needsRebuild(want, have) {
 		if have != nil {
 			c.DelTable(tb)
 			n++

@@ -306,3 +306,54 @@ func TestElemChunks(t *testing.T) {
 		t.Errorf("no elements: %d parts", len(got))
 	}
 }
+
+// TestProxyCacheRich: every shape of service, changed one at a time,
+// gives the table of a full render.
+func TestProxyCacheRich(t *testing.T) {
+	for _, unready := range []bool{true, false} {
+		c, full := NewProxyCache(richInput(!unready))
+		next := richInput(unready)
+		for _, s := range next.Services {
+			key := s.Namespace + "/" + s.Name
+			applyDelta(full, c.Update(only(next, key), []string{key}))
+		}
+		if got, want := dump(full), dump(RenderProxy(next)); got != want {
+			t.Fatalf("after updating every service the table differs from a full render:\n%s\nwant:\n%s", got, want)
+		}
+	}
+}
+
+// TestProxyNetlinkIncremental: an incremental sync sends only the
+// changed service's chain and elements, and leaves the kernel's table
+// as a full sync would.
+func TestProxyNetlinkIncremental(t *testing.T) {
+	nsPath, _ := proxyLab(t)
+	nft := NewProxyNft(nsPath)
+	defer nft.Close()
+	c, full := NewProxyCache(richInput(false))
+	if _, err := nft.Sync(full); err != nil {
+		t.Fatal(err)
+	}
+	next := richInput(true)
+	if n, err := nft.SyncDelta(c.Update(only(next, "default/web"), []string{"default/web"})); err != nil || n != 3 {
+		t.Fatalf("incremental update: %d messages, %v; want 3", n, err)
+	}
+	// The big and the affinity services go: their chains, endpoint map
+	// and affinity sets.
+	gone := only(next, "default/web", "default/lb", "default/far", "default/itp", "default/empty")
+	if n, err := nft.SyncDelta(c.Update(only(next), []string{"default/big", "default/aff"})); err != nil || n == 0 {
+		t.Fatalf("incremental delete: %d messages, %v", n, err)
+	}
+	// What the incremental syncs applied is what the kernel has and what
+	// a full render wants.
+	if n, err := nft.Sync(RenderProxy(gone)); err != nil || n != 0 {
+		t.Fatalf("full sync after the incremental ones: %d messages, %v; want 0", n, err)
+	}
+	nft.Forget()
+	if n, err := nft.Sync(RenderProxy(gone)); err != nil || n != 0 {
+		t.Fatalf("sync over the table read back: %d messages, %v; want 0", n, err)
+	}
+	if listing := nftList(t, nsPath); strings.Contains(listing, "set aff") || strings.Contains(listing, "map "+epMapPrefix) {
+		t.Errorf("affinity sets or endpoint maps left:\n%s", listing)
+	}
+}
