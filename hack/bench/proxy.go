@@ -21,7 +21,8 @@ import (
 // NodePort with 2 ready endpoints), render + netlink batch: a full sync
 // (the whole table into an empty netns, one transaction), a restart
 // sync (a new ProxyNft reads the table back and finds nothing to send)
-// and an incremental one (one endpoint goes unready, or back).
+// and an incremental one (one endpoint goes unready, or back: the
+// proxy's cache renders that one service again and diffs only it).
 type ProxyResult struct {
 	Services      int     `json:"services"`
 	FullSyncMS    float64 `json:"full_sync_ms"`        // median of 3
@@ -68,6 +69,7 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 	for _, n := range []int{100, 1000, 5000} {
 		in := proxyInput(n, -1)
 		var full *network.ProxyRules
+		var cache *network.ProxyCache
 		var fulls, restarts, incs, fullCPU, incCPU []time.Duration
 		res := ProxyResult{Services: n}
 		for range 3 {
@@ -76,7 +78,7 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 			}
 			nft.Forget()
 			begin, cpu := time.Now(), cpuTime()
-			full = network.RenderProxy(in)
+			cache, full = network.NewProxyCache(in)
 			sent, err := nft.Sync(full)
 			if err != nil {
 				return nil, fmt.Errorf("full sync of %d services: %w", n, err)
@@ -105,8 +107,11 @@ func proxyBench(l *lab.Lab) ([]ProxyResult, error) {
 				unready = n / 2
 			}
 			nextIn := proxyInput(n, unready)
+			key := fmt.Sprintf("bench/svc-%d", n/2)
+			part := nextIn
+			part.Services = []*corev1.Service{nextIn.Services[n/2]}
 			begin, cpu := time.Now(), cpuTime()
-			sent, err := nft.Sync(network.RenderProxy(nextIn))
+			sent, err := nft.SyncDelta(cache.Update(part, []string{key}))
 			if err != nil {
 				return nil, fmt.Errorf("incremental sync of %d services: %w", n, err)
 			}
