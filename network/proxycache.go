@@ -199,8 +199,14 @@ func (c *ProxyCache) own(key string, add, del *ProxyRules) {
 // value is a shared element's value: the one of the last of its
 // services by "namespace/name", as a render in that order writes it.
 func (c *ProxyCache) value(name, k string) (string, bool) {
+	o := c.owners[name][k]
+	if name == setHairpin || name == setMasqIPs || name == setMasqNodePorts {
+		// Sets: no value to choose, whatever the number of owners (an
+		// endpoint of many services).
+		return "", len(o) > 0
+	}
 	best, v, ok := "", "", false
-	for key, val := range c.owners[name][k] {
+	for key, val := range o {
 		if !ok || key > best {
 			best, v, ok = key, val, true
 		}

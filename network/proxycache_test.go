@@ -125,3 +125,19 @@ func TestProxyCache(t *testing.T) {
 		t.Errorf("cache counts %d chains, the table has %d", c.Chains(), len(full.Chains))
 	}
 }
+
+// BenchmarkProxyCacheUpdate is the Go side of an incremental sync of one
+// changed service: it should not grow with the number of services.
+func BenchmarkProxyCacheUpdate(b *testing.B) {
+	for _, n := range []int{100, 1000, 5000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c, _ := NewProxyCache(manyInput(n, -1))
+			ins := []ProxyInput{only(manyInput(n, n/2), fmt.Sprintf("default/s%04d", n/2)), only(manyInput(n, -1), fmt.Sprintf("default/s%04d", n/2))}
+			key := []string{fmt.Sprintf("default/s%04d", n/2)}
+			b.ResetTimer()
+			for i := range b.N {
+				c.Update(ins[i%2], key)
+			}
+		})
+	}
+}
