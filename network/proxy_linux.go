@@ -200,6 +200,7 @@ func (p *Proxy) sync() error {
 	sort.Strings(changed)
 	in, err := p.serviceInput(changed)
 	if err != nil {
+		p.cache = nil // the changed keys are gone: render everything next
 		return err
 	}
 	start := time.Now()
