@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/nanokube/nanokube/internal/syncloop"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
@@ -93,7 +94,7 @@ func NewPolicyEnforcer(cfg PolicyConfig) (*PolicyEnforcer, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "netpol-" + cfg.Node})}
 	// Events wait syncDelay in the queue's one key, so a burst (a
 	// rollout's pods getting their IPs) costs one render.
-	kick := func() { e.queue.AddAfter("sync", syncDelay) }
+	kick := func() { e.queue.AddAfter(syncloop.Key, syncDelay) }
 	all := cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { kick() }, UpdateFunc: func(any, any) { kick() }, DeleteFunc: func(any) { kick() },
 	}
@@ -170,25 +171,9 @@ func (e *PolicyEnforcer) Run(ctx context.Context) error {
 	if err := removeTable(e.cfg.NodeNetns, legacyPolicyTable()); err != nil {
 		return fmt.Errorf("node %s network policy: remove the nft -f table: %w", e.cfg.Node, err)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), e.synced...) {
-		return nil
-	}
-	stop := context.AfterFunc(ctx, e.queue.ShutDown)
-	defer stop()
-	e.queue.Add("sync")
-	for {
-		key, quit := e.queue.Get()
-		if quit {
-			return nil
-		}
-		if err := e.sync(); err != nil {
-			e.cfg.Log.Info("network policy sync failed", "node", e.cfg.Node, "err", err)
-			e.queue.AddRateLimited(key)
-		} else {
-			e.queue.Forget(key)
-		}
-		e.queue.Done(key)
-	}
+	return syncloop.Run(ctx, e.queue, e.synced, e.sync, func(err error) {
+		e.cfg.Log.Info("network policy sync failed", "node", e.cfg.Node, "err", err)
+	})
 }
 
 // Rules renders the node's policy rules from the informers' caches.

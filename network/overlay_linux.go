@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/nanokube/nanokube/internal/syncloop"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/labels"
@@ -58,7 +59,7 @@ func NewOverlay(cfg OverlayConfig) (*Overlay, error) {
 	inf := cfg.Informers.Core().V1().Nodes()
 	o := &Overlay{cfg: cfg, nodes: inf.Lister(), synced: inf.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "overlay-" + cfg.Node})}
-	kick := func(any) { o.queue.Add("sync") }
+	kick := func(any) { o.queue.Add(syncloop.Key) }
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: kick, UpdateFunc: func(_, n any) { kick(n) }, DeleteFunc: kick}); err != nil {
 		return nil, err
 	}
@@ -83,25 +84,9 @@ func (o *Overlay) Run(ctx context.Context) error {
 	if err := o.Ensure(); err != nil {
 		return fmt.Errorf("node %s overlay device: %w", o.cfg.Node, err)
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), o.synced) {
-		return nil
-	}
-	stop := context.AfterFunc(ctx, o.queue.ShutDown)
-	defer stop()
-	o.queue.Add("sync")
-	for {
-		key, quit := o.queue.Get()
-		if quit {
-			return nil
-		}
-		if err := o.Sync(); err != nil {
-			o.cfg.Log.Info("overlay sync failed", "node", o.cfg.Node, "err", err)
-			o.queue.AddRateLimited(key)
-		} else {
-			o.queue.Forget(key)
-		}
-		o.queue.Done(key)
-	}
+	return syncloop.Run(ctx, o.queue, []cache.InformerSynced{o.synced}, o.Sync, func(err error) {
+		o.cfg.Log.Info("overlay sync failed", "node", o.cfg.Node, "err", err)
+	})
 }
 
 // Sync applies the desired state computed from the current Nodes.

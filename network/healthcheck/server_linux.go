@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nanokube/nanokube/internal/syncloop"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -58,7 +59,7 @@ func New(cfg Config) (*Server, error) {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "healthcheck-" + cfg.Node})}
 	kick := cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { s.queue.Add("sync") }, UpdateFunc: func(any, any) { s.queue.Add("sync") }, DeleteFunc: func(any) { s.queue.Add("sync") },
+		AddFunc: func(any) { s.queue.Add(syncloop.Key) }, UpdateFunc: func(any, any) { s.queue.Add(syncloop.Key) }, DeleteFunc: func(any) { s.queue.Add(syncloop.Key) },
 	}
 	for _, inf := range []cache.SharedIndexInformer{svcInf.Informer(), sliceInf.Informer()} {
 		if _, err := inf.AddEventHandler(kick); err != nil {
@@ -71,27 +72,10 @@ func New(cfg Config) (*Server, error) {
 
 // Run syncs the listeners on every change until ctx ends, then closes them.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.queue.ShutDown()
 	defer s.closeAll()
-	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
-		return nil
-	}
-	stop := context.AfterFunc(ctx, s.queue.ShutDown)
-	defer stop()
-	s.queue.Add("sync")
-	for {
-		key, quit := s.queue.Get()
-		if quit {
-			return nil
-		}
-		if err := s.sync(); err != nil {
-			s.cfg.Log.Info("service health check sync failed", "node", s.cfg.Node, "err", err)
-			s.queue.AddRateLimited(key)
-		} else {
-			s.queue.Forget(key)
-		}
-		s.queue.Done(key)
-	}
+	return syncloop.Run(ctx, s.queue, s.synced, s.sync, func(err error) {
+		s.cfg.Log.Info("service health check sync failed", "node", s.cfg.Node, "err", err)
+	})
 }
 
 // Ports are the health check ports served now (for tests).
