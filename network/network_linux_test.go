@@ -32,6 +32,10 @@ func inLab(t *testing.T, fn func()) {
 
 func testProfile(t *testing.T) ProfileNet {
 	name := fmt.Sprintf("nkt%d", os.Getpid()%100000)
+	// The nodes' netns bind mounts go away with the nodes; their
+	// directory under RunDir is the profile's, which these tests never
+	// delete as a whole.
+	t.Cleanup(func() { os.RemoveAll(filepath.Join(RunDir, name)) })
 	_, subnet, _ := net.ParseCIDR("192.168.49.0/24")
 	return ProfileNet{Profile: name, Bridge: BridgeName(name), Subnet: subnet, Gateway: net.IPv4(192, 168, 49, 1)}
 }
